@@ -1,0 +1,94 @@
+"""``encode``: the one entry point that finds latents by integrating a gradient flow."""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+from torch import nn
+
+from ._checks import check_choice, check_positive, check_tensor
+from .amd import ACCEPTANCE_MODES, AMDOptions, solve_amd
+from .classical import ADAPTIVE, FIXED_STEP, solve_classical
+from .flows import GradientFlow
+from .losses import LossFn
+from .solution import EncodeResult
+
+SOLVERS = ("amd", *FIXED_STEP, *ADAPTIVE)
+Z0_CHOICES = ("zeros", "uniform")
+_CLASSICAL_OPTIONS = tuple(p for p in inspect.signature(solve_classical).parameters if p in ("dt", "rtol", "atol", "n_save"))
+
+
+def encode(decoder: nn.Module, x: torch.Tensor, solver: str = "amd", order: int = 1, acceptance: str = "per_sample",
+           loss: str | LossFn = "bce", z0: str | torch.Tensor = "zeros", tau: float = 1e4, record: bool = False, *,
+           alpha: float = 1.0, alpha_schedule: str = "constant", amd: AMDOptions | None = None,
+           latent_dim: int | None = None, generator: torch.Generator | None = None, progress=None,
+           **options) -> EncodeResult:
+    """Find each sample's latent z* by integrating the gradient flow of l(x, D(z)) from z0 to tau.
+
+    Arguments:
+        decoder: a module mapping (B, d) latents to (B, ...) outputs with x's per-sample size.
+        x: (B, ...) targets; the solve follows x's dtype and device.
+        solver: ``"amd"`` (default), or torchdiffeq's ``"euler"``, ``"rk4"`` (fixed step ``dt``),
+            ``"dopri5"`` (``rtol``, ``atol``).
+        order: 1 for the gradient flow, 2 for the Nesterov-like flow.
+        acceptance: AMD only: ``"per_sample"`` or ``"batch"`` (the reference's behaviour).
+        loss: ``"bce"`` (decoder gives logits), ``"mse"``, or a callable (output, target) -> (B,).
+        z0: ``"zeros"``, ``"uniform"`` (U[0,1), drawn with ``generator``) or a (B, d) tensor.
+        tau: integration horizon, > 0.
+        record: keep every attempted step (``.steps``) and the trajectory (``.trajectory``).
+        alpha, alpha_schedule: alpha(t) = alpha (``"constant"``) or alpha * exp(-2t/tau) (``"exponential"``).
+        amd: an :class:`AMDOptions` preset (e.g. ``AMD_MNIST``); keyword ``options`` override its fields.
+        latent_dim: needed only when z0 is a name and the decoder has no ``latent_dim`` attribute
+            and does not start with an ``nn.Linear``.
+        progress: AMD only: a callable receiving the number of finished samples.
+        **options: AMD fields (dt0, dt_max, shrink, grow, sigma, max_shrinks, conv_tol, conv_after,
+            fail_jump) or the classical solvers' dt, rtol, atol, n_save.
+
+    Returns:
+        An :class:`EncodeResult` with ``z``, ``loss``, ``status``, ``stats`` and, when recorded,
+        ``steps`` and ``trajectory``.
+    """
+    check_choice("solver", solver, SOLVERS)
+    check_choice("acceptance", acceptance, ACCEPTANCE_MODES)
+    check_positive("tau", tau)
+    x = check_tensor("x", x)
+    flow = GradientFlow(decoder, loss=loss, order=order, alpha=alpha, alpha_schedule=alpha_schedule, tau=tau)
+    start = initial_latents(z0, x, _latent_dim(decoder, latent_dim), generator)
+    if solver == "amd":
+        settings = (amd or AMDOptions()).replace(**options)
+        return solve_amd(flow, x, start, tau, settings, acceptance=acceptance, record=record, progress=progress)
+    unknown = set(options) - set(_CLASSICAL_OPTIONS)
+    if unknown:
+        raise TypeError(f"unknown option(s) {sorted(unknown)} for solver {solver!r}; expected some of {list(_CLASSICAL_OPTIONS)}")
+    for name in ("dt", "rtol", "atol"):
+        if name in options:
+            check_positive(name, options[name])
+    return solve_classical(flow, x, start, tau, solver, record=record, **options)
+
+
+def initial_latents(z0: str | torch.Tensor, x: torch.Tensor, latent_dim: int | None,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """z0 as a (B, d) tensor with x's dtype and device: zeros, U[0,1) or a given tensor (checked)."""
+    if isinstance(z0, torch.Tensor):
+        z0 = check_tensor("z0", z0, min_dim=2)
+        if z0.dim() != 2 or z0.shape[0] != x.shape[0] or (latent_dim is not None and z0.shape[1] != latent_dim):
+            expected = f"({x.shape[0]}, {latent_dim if latent_dim is not None else 'd'})"
+            raise ValueError(f"z0 must have shape {expected}, got {tuple(z0.shape)}")
+        return z0.to(dtype=x.dtype, device=x.device)
+    check_choice("z0", z0, Z0_CHOICES)
+    if latent_dim is None:
+        raise ValueError("latent_dim could not be inferred from the decoder: pass latent_dim=... or a z0 tensor")
+    if z0 == "zeros":
+        return torch.zeros(x.shape[0], latent_dim, dtype=x.dtype, device=x.device)
+    device = generator.device if generator is not None else x.device
+    return torch.rand(x.shape[0], latent_dim, generator=generator, dtype=x.dtype, device=device).to(x.device)
+
+
+def _latent_dim(decoder: nn.Module, latent_dim: int | None) -> int | None:
+    if latent_dim is not None:
+        return latent_dim
+    if hasattr(decoder, "latent_dim"):
+        return int(decoder.latent_dim)
+    first = next((m for m in decoder.modules() if isinstance(m, nn.Linear)), None)
+    return first.in_features if first is not None else None

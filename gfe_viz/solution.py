@@ -1,0 +1,83 @@
+"""What an encode returns: latents, per-sample loss and status, statistics, and optional logs."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import torch
+
+
+class Status(enum.IntEnum):
+    """Per-sample outcome of a solve."""
+
+    CONVERGED = 0  #: the loss stopped changing (AMD convergence test)
+    REACHED_TAU = 1  #: integrated up to the horizon tau
+    STEP_UNDERFLOW = 2  #: reached tau through a forced step: dt fell below its floor on the last step
+    NON_FINITE = 3  #: the flow produced NaN or inf; z is the last finite state
+
+
+@dataclass
+class SolverStats:
+    """Per-sample counts, each a (B,) tensor. ``nfe``: decoder forward+backward evaluations."""
+
+    nfe: torch.Tensor
+    accepted: torch.Tensor
+    rejected: torch.Tensor
+    t: torch.Tensor  #: the time each sample's integration stopped at
+    forced: torch.Tensor  #: AMD steps taken at the dt floor (\"failed to min dist\")
+
+
+@dataclass
+class StepLog:
+    """Every attempted step, as (A, B) tensors for A attempts. Inactive samples: active False, dt 0, loss NaN."""
+
+    t: torch.Tensor  #: time at the start of the attempt
+    dt: torch.Tensor
+    accepted: torch.Tensor
+    loss: torch.Tensor  #: loss at the candidate point
+    active: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.t.shape[0]
+
+
+@dataclass
+class Trajectory:
+    """Positions after every attempt, (A+1, B, d), and the times they belong to, (A+1, B).
+
+    A rejected attempt repeats the previous position; :meth:`sample` keeps the accepted ones.
+    """
+
+    t: torch.Tensor
+    z: torch.Tensor
+    accepted: torch.Tensor  #: (A+1, B): True where the position is new (the first row is z0)
+
+    def sample(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Times (K,) and accepted positions (K, d) of sample ``i``, starting at z0."""
+        keep = self.accepted[:, i]
+        return self.t[keep, i], self.z[keep, i]
+
+
+@dataclass
+class EncodeResult:
+    """The output of :func:`gfe_viz.encode`."""
+
+    z: torch.Tensor  #: (B, d) final latents
+    loss: torch.Tensor  #: (B,) per-sample loss at z
+    status: torch.Tensor  #: (B,) :class:`Status` values
+    stats: SolverStats
+    solver: str
+    state: torch.Tensor | None = None  #: the full final state (position and velocity for order 2)
+    steps: StepLog | None = None
+    trajectory: Trajectory | None = None
+
+    def status_counts(self) -> dict[str, int]:
+        """How many samples ended in each :class:`Status`, by name."""
+        return {s.name.lower(): int((self.status == s).sum()) for s in Status}
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={v}" for k, v in self.status_counts().items() if v)
+        return (f"EncodeResult(solver={self.solver!r}, batch={self.z.shape[0]}, latent_dim={self.z.shape[1]}, "
+                f"mean_loss={self.loss.mean().item():.6g}, mean_nfe={self.stats.nfe.double().mean().item():.1f}, "
+                f"status: {counts})")
