@@ -1,0 +1,64 @@
+"""Small decoders trained in seconds for the lessons, cached on disk so a notebook trains them once.
+
+The cache key is every setting that changes the weights, so a cached model is always the one the
+same call would train. The cache folder is ``cache_dir``, else ``$GFE_CACHE_DIR``, else
+``~/.cache/gfe-viz/models``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from .data import load_images
+from .models import Autoencoder, MLPDecoder
+from .training import EncodeSettings, History, TrainConfig, Trainer
+
+#: Fast encoding for demos: a short horizon and early convergence, the MNIST AMD settings otherwise.
+DEMO_ENCODING = EncodeSettings(tau=200.0, z0="zeros")
+
+
+def cache_folder(cache_dir: str | os.PathLike | None = None) -> Path:
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    if os.environ.get("GFE_CACHE_DIR"):
+        return Path(os.environ["GFE_CACHE_DIR"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gfe-viz" / "models"
+
+
+def train_demo_model(method: str = "gfe", latent_dim: int = 2, dataset: str = "mnist", n_images: int = 2000,
+                     batch_size: int = 32, seed: int = 0, encoding: EncodeSettings = DEMO_ENCODING,
+                     n_val: int = 200, cache_dir: str | os.PathLike | None = None, use_cache: bool = True,
+                     progress: bool = False) -> tuple[torch.nn.Module, History]:
+    """Train (or load from the cache) a ``method`` model ("gfe", "gfe_full" or "ae") on the CPU.
+
+    Returns the model (a decoder for GFE, an :class:`Autoencoder` for "ae") and its History with
+    checkpoints at 1/4, 1/2, 3/4 and all of ``n_images``.
+    """
+    config = TrainConfig(method=method, batch_size=batch_size, seed=seed, encoding=encoding)
+    key = {"method": method, "latent_dim": latent_dim, "dataset": dataset, "n_images": n_images, "n_val": n_val,
+           "config": asdict(config)}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    path = cache_folder(cache_dir) / f"{method}-{dataset}-d{latent_dim}-{digest}.pt"
+    torch.manual_seed(seed)
+    decoder = MLPDecoder(latent_dim, 784, (1, 28, 28))
+    model = Autoencoder(decoder=decoder) if method == "ae" else decoder
+    if use_cache and path.exists():
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        model.load_state_dict(saved["model"])
+        return model, History(**saved["history"])
+    splits = load_images(dataset, n_val=n_val)
+    trainer = Trainer(model, splits.train, splits.val, config, device="cpu")
+    checkpoints = [n_images * k // 4 for k in range(1, 5)]
+    history = trainer.run(n_images, checkpoints=checkpoints, progress=progress)
+    if use_cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "history": asdict(history), "key": key}, tmp)
+        os.replace(tmp, path)
+    return model, history
