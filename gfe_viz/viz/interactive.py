@@ -1,0 +1,116 @@
+"""One pattern for every interactive lesson view: controls that redraw one plotly figure in place.
+
+A view is a ``render`` function plus named controls. ``render(**values)`` receives the current
+value of every control and returns ``(figure, summary)``: the ``go.Figure`` to show and a dict of
+the numbers it is about (final loss, NFE, ...). Changing a control, by hand or from code
+(``view.controls["tau"].value = 50.0``), calls :meth:`InteractiveView.update`, which renders
+again and replaces the figure shown in the view's ``ipywidgets.Output``.
+
+The Output's content is replaced by setting its ``outputs`` state, not by ``display`` inside
+``with output:``. The state travels on the widget's comm, so the figure never leaks into the
+output of the cell that moved a slider (which nbval would compare), and there is no
+``clear_output`` flicker. The figure is sent as the ``plotly_mimetype`` bundle: JSON only, no
+embedded plotly.js.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+import plotly.io as pio
+
+Render = Callable[..., tuple[go.Figure, dict[str, float]]]
+
+
+@dataclass(eq=False)
+class InteractiveView:
+    """Controls, an Output showing the current figure, and a line with the summary numbers.
+
+    Build it with :func:`interactive_view`. Attributes:
+        widget: the box to display: controls, the figure's Output, the summary line.
+        controls: name -> ipywidgets control; the names are ``render``'s keyword arguments.
+        figure: the figure currently shown.
+        summary: the numbers ``render`` returned with it.
+    """
+
+    render: Render
+    controls: dict[str, widgets.ValueWidget]
+    output: widgets.Output = field(default_factory=widgets.Output)
+    summary_line: widgets.HTML = field(default_factory=widgets.HTML)
+    figure: go.Figure | None = None
+    summary: dict[str, float] = field(default_factory=dict)
+    widget: widgets.Box | None = field(default=None, init=False)
+    _syncing: bool = field(default=False, init=False, repr=False)
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The current value of every control, by name."""
+        return {name: control.value for name, control in self.controls.items()}
+
+    def update(self, **values) -> go.Figure:
+        """Set the given controls (if any), render once with all current values, show the figure."""
+        unknown = set(values) - set(self.controls)
+        if unknown:
+            raise TypeError(f"unknown control(s) {sorted(unknown)}; expected some of {sorted(self.controls)}")
+        self._syncing = True
+        try:
+            for name, value in values.items():
+                self.controls[name].value = value
+        finally:
+            self._syncing = False
+        figure, summary = self.render(**self.values)
+        if not isinstance(figure, go.Figure):
+            raise TypeError(f"render must return (go.Figure, dict), got {type(figure).__name__} as the figure")
+        self.figure, self.summary = figure, dict(summary)
+        self.output.outputs = (figure_output(figure),)
+        self.summary_line.value = format_summary(self.summary, html=True)
+        return figure
+
+    def report(self, digits: int = 4) -> str:
+        """The summary as ``name=value`` pairs rounded to ``digits`` significant digits (for replay cells)."""
+        return format_summary(self.summary, digits=digits)
+
+    def _on_change(self, change) -> None:
+        if not self._syncing:
+            self.update()
+
+
+def interactive_view(render: Render, controls: dict[str, widgets.ValueWidget]) -> InteractiveView:
+    """Wire ``controls`` to ``render`` and draw the first figure.
+
+    Sliders get ``continuous_update=False``, so a drag renders once, when it is released.
+    """
+    if not callable(render):
+        raise TypeError(f"render must be a callable returning (go.Figure, dict), got {type(render).__name__}")
+    if not isinstance(controls, dict) or not controls:
+        raise ValueError(f"controls must be a non-empty dict name -> ipywidgets control, got {controls!r}")
+    for name, control in controls.items():
+        if not isinstance(control, widgets.ValueWidget):
+            raise TypeError(f"controls[{name!r}] must be an ipywidgets value widget, got {type(control).__name__}")
+    view = InteractiveView(render=render, controls=dict(controls))
+    bar = widgets.HBox(list(view.controls.values()), layout=widgets.Layout(flex_flow="row wrap"))
+    view.widget = widgets.VBox([bar, view.output, view.summary_line])
+    for control in view.controls.values():
+        if hasattr(control, "continuous_update"):
+            control.continuous_update = False
+        control.observe(view._on_change, names="value")
+    view.update()
+    return view
+
+
+def figure_output(figure: go.Figure) -> dict:
+    """``figure`` as one display_data output with the plotly mimetype bundle (what an Output holds)."""
+    bundle = pio.renderers["plotly_mimetype"].to_mimebundle(figure.to_dict())
+    return {"output_type": "display_data", "data": bundle, "metadata": {}}
+
+
+def format_summary(summary: dict[str, float], digits: int = 4, html: bool = False) -> str:
+    """``name=value`` pairs, numbers rounded to ``digits`` significant digits; bold names for HTML."""
+    parts = []
+    for name, value in summary.items():
+        text = f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+        parts.append(f"<b>{name}</b> = {text}" if html else f"{name}={text}")
+    return " &nbsp; ".join(parts) if html else ", ".join(parts)
