@@ -20,12 +20,12 @@ from .solution import EncodeResult
 
 def trajectory_coefficients(flow: GradientFlow, result: EncodeResult) -> tuple[torch.Tensor, torch.Tensor]:
     """The pre-step positions (K, B, d) and step coefficients c_k (K, B) of the attempts that moved."""
-    if result.steps is None or result.trajectory is None:
-        raise ValueError("the full adjoint needs a recorded solve: call encode(..., record=True)")
-    if flow.order != 1:
-        raise ValueError(f"the full adjoint is implemented for the first-order flow, got order={flow.order}")
     if result.solver != "amd":
         raise ValueError(f"the full adjoint follows AMD's recorded Euler steps, got solver={result.solver!r}")
+    if flow.order != 1:
+        raise ValueError(f"the full adjoint is implemented for the first-order flow, got order={flow.order}")
+    if result.steps is None or result.trajectory is None:
+        raise ValueError("the full adjoint needs a recorded solve: call encode(..., record=True)")
     steps = result.steps
     t = torch.nan_to_num(steps.t)
     coefficient = torch.where(steps.accepted, steps.dt * flow.alpha_at(t), torch.zeros_like(steps.dt))

@@ -59,8 +59,8 @@ def solve_classical(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: 
     """Integrate ``flow`` with torchdiffeq's ``method`` and return an :class:`EncodeResult`.
 
     ``dt`` is the step of euler and rk4; ``rtol``/``atol`` control dopri5. The state is saved at
-    ``n_save`` evenly spaced times; a sample that blows up keeps its last finite saved state and
-    gets status NON_FINITE.
+    ``n_save`` evenly spaced times; a sample whose field or loss turns non-finite keeps its last
+    finite saved state and gets status NON_FINITE.
     """
     field = _LoggedField(flow, x) if method in ADAPTIVE else _CountedField(flow, x)
     times = torch.linspace(0.0, tau, n_save, dtype=z0.dtype, device=z0.device)
@@ -69,15 +69,15 @@ def solve_classical(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: 
     tolerances = {"rtol": rtol, "atol": atol} if method in ADAPTIVE else {}
     with torch.no_grad():
         states = odeint(field, state0, times, method=method, options=options, **tolerances)
-    finite = torch.isfinite(states).all(2) & ~field.blew_up  # (n_save, B)
+    finite = torch.isfinite(states).all(2)  # (n_save, B); a frozen sample stays at its last finite state
     finite[0] = True
     last = (finite.long() * torch.arange(n_save, device=z0.device).unsqueeze(1)).argmax(0)
     last = torch.where(finite.all(0), n_save - 1, last)
     final = states[last, torch.arange(x.shape[0], device=z0.device)]
-    blew_up = field.blew_up | ~torch.isfinite(states[-1]).all(1)
     position = flow.position(final)
     with torch.no_grad():
         loss = flow.loss(position, x)
+    blew_up = field.blew_up | ~torch.isfinite(states[-1]).all(1) | ~torch.isfinite(loss)
     status = torch.where(blew_up, int(Status.NON_FINITE), int(Status.REACHED_TAU))
     nfe = torch.full((x.shape[0],), field.nfe + 1, dtype=torch.long, device=z0.device)
     if method in FIXED_STEP:

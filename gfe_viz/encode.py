@@ -55,15 +55,22 @@ def encode(decoder: nn.Module, x: torch.Tensor, solver: str = "amd", order: int 
     x = check_tensor("x", x)
     flow = GradientFlow(decoder, loss=loss, order=order, alpha=alpha, alpha_schedule=alpha_schedule, tau=tau)
     start = initial_latents(z0, x, _latent_dim(decoder, latent_dim), generator)
+    _check_dtypes(decoder, x)
     if solver == "amd":
+        if amd is not None and not isinstance(amd, AMDOptions):
+            raise TypeError(f"amd must be an AMDOptions (e.g. gfe_viz.AMD_MNIST) or None, got {amd!r}")
         settings = (amd or AMDOptions()).replace(**options)
         return solve_amd(flow, x, start, tau, settings, acceptance=acceptance, record=record, progress=progress)
+    if amd is not None or acceptance != "per_sample":
+        raise ValueError(f"amd= and acceptance= apply to solver='amd' only, got solver={solver!r}")
     unknown = set(options) - set(_CLASSICAL_OPTIONS)
     if unknown:
         raise TypeError(f"unknown option(s) {sorted(unknown)} for solver {solver!r}; expected some of {list(_CLASSICAL_OPTIONS)}")
     for name in ("dt", "rtol", "atol"):
         if name in options:
             check_positive(name, options[name])
+    if "n_save" in options and (not isinstance(options["n_save"], int) or options["n_save"] < 2):
+        raise ValueError(f"n_save must be an integer >= 2, got {options['n_save']!r}")
     return solve_classical(flow, x, start, tau, solver, record=record, **options)
 
 
@@ -83,6 +90,13 @@ def initial_latents(z0: str | torch.Tensor, x: torch.Tensor, latent_dim: int | N
         return torch.zeros(x.shape[0], latent_dim, dtype=x.dtype, device=x.device)
     device = generator.device if generator is not None else x.device
     return torch.rand(x.shape[0], latent_dim, generator=generator, dtype=x.dtype, device=device).to(x.device)
+
+
+def _check_dtypes(decoder: nn.Module, x: torch.Tensor) -> None:
+    param = next((p for p in decoder.parameters() if p.is_floating_point()), None)
+    if param is not None and param.dtype != x.dtype:
+        raise ValueError(f"x has dtype {x.dtype} but the decoder's parameters are {param.dtype}: "
+                         f"convert one of them (e.g. decoder.double() or x.float())")
 
 
 def _latent_dim(decoder: nn.Module, latent_dim: int | None) -> int | None:

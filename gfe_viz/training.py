@@ -41,8 +41,9 @@ class EncodeSettings:
     amd: AMDOptions = AMD_MNIST
 
     def kwargs(self) -> dict:
-        return {"solver": self.solver, "order": self.order, "acceptance": self.acceptance, "tau": self.tau,
-                "amd": self.amd}
+        """Keyword arguments for :func:`encode` (the AMD settings only when the solver is AMD)."""
+        amd = {"acceptance": self.acceptance, "amd": self.amd} if self.solver == "amd" else {}
+        return {"solver": self.solver, "order": self.order, "tau": self.tau, **amd}
 
 
 @dataclass
@@ -64,6 +65,9 @@ class TrainConfig:
         check_positive_int("batch_size", self.batch_size)
         check_positive_int("eval_batch_size", self.eval_batch_size)
         check_positive("lr", self.lr)
+        check_positive("eps", self.eps)
+        if not isinstance(self.rms_alpha, (int, float)) or not 0 <= self.rms_alpha < 1:
+            raise ValueError(f"rms_alpha must be in [0, 1), got {self.rms_alpha!r}")
         if self.method == "gfe_full" and self.encoding.order != 1:
             raise ValueError(f"method 'gfe_full' needs encoding.order=1, got {self.encoding.order}")
 
