@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from .data import load_images
+from .device import torch_threads
 from .models import Autoencoder, MLPDecoder
 from .training import EncodeSettings, History, TrainConfig, Trainer
 
@@ -35,7 +36,7 @@ def train_demo_model(method: str = "gfe", latent_dim: int = 2, dataset: str = "m
                      batch_size: int = 32, seed: int = 0, encoding: EncodeSettings = DEMO_ENCODING,
                      n_val: int = 200, cache_dir: str | os.PathLike | None = None, use_cache: bool = True,
                      progress: bool = False) -> tuple[torch.nn.Module, History]:
-    """Train (or load from the cache) a ``method`` model ("gfe", "gfe_full" or "ae") on the CPU.
+    """Train (or load from the cache) a ``method`` model ("gfe", "gfe_full" or "ae") on one CPU thread.
 
     Returns the model (a decoder for GFE, an :class:`Autoencoder` for "ae") and its History with
     checkpoints at 1/4, 1/2, 3/4 and all of ``n_images``.
@@ -55,7 +56,8 @@ def train_demo_model(method: str = "gfe", latent_dim: int = 2, dataset: str = "m
     splits = load_images(dataset, n_val=n_val)
     trainer = Trainer(model, splits.train, splits.val, config, device="cpu")
     checkpoints = [n_images * k // 4 for k in range(1, 5)]
-    history = trainer.run(n_images, checkpoints=checkpoints, progress=progress)
+    with torch_threads(1):
+        history = trainer.run(n_images, checkpoints=checkpoints, progress=progress)
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")

@@ -14,8 +14,9 @@ def setup_notebook(seed: int = 0, device: str | torch.device | None = None) -> t
     """Seed python, numpy and torch, render plotly as its mimetype, and return the device.
 
     The ``plotly_mimetype`` renderer keeps notebooks small (no embedded plotly.js) and
-    deterministic, which nbval and JupyterLab both need. Notebooks default to the CPU so that
-    their printed numbers match CI; pass ``device="auto"`` to use CUDA when present.
+    deterministic, which nbval and JupyterLab both need. Notebooks default to the CPU on one
+    thread so that their printed numbers match CI (and small models run fastest that way); pass
+    ``device="auto"`` to use CUDA when present.
     """
     import plotly.io as pio
 
@@ -23,4 +24,5 @@ def setup_notebook(seed: int = 0, device: str | torch.device | None = None) -> t
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    torch.set_num_threads(1)
     return resolve_device(device if device is not None else "cpu")

@@ -9,7 +9,6 @@ descent in float64 on the CPU, with time t = learning rate x steps and cost (1/2
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 
 from .._checks import check_choice, check_positive, check_positive_int, check_tensor
+from ..device import torch_threads
 from .network import (CumulativeDiagonalReLUNet, cumulative_parameters, nc1, relu_forward, sequential_parameters,
                       truncation_counts, within_class_variance)
 from .threshold_ode import (RateSegments, SampledPath, ThresholdPath, euler_threshold_path, exact_threshold_path,
@@ -55,17 +55,6 @@ def _check_data(x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, in
         raise ValueError(f"labels must lie in 0..Q-1 = 0..{x.shape[1] - 1} (one class per output coordinate), "
                          f"got values from {int(labels.min())} to {n_classes - 1}")
     return x.to(torch.float64), n_classes
-
-
-@contextmanager
-def _one_thread():
-    """Run torch on one thread: for these tiny tensors, thread synchronisation costs more than it saves."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 # --- E1: the effective ODE ------------------------------------------------------------------------
@@ -150,7 +139,7 @@ def train_aligned_network(x: torch.Tensor, labels: torch.Tensor, thresholds, sig
     optimiser = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=step)
     n_steps = int(round(t_end / step))
     history = {key: [] for key in ("thresholds", "d", "targets", "loss", "input_space", "pre_activations")}
-    with _one_thread():
+    with torch_threads(1):
         for i in range(n_steps + 1):
             optimiser.zero_grad()
             forward = net(x)
@@ -261,7 +250,7 @@ def train_relu_networks(x: torch.Tensor, labels: torch.Tensor, depth: int, seeds
     n_steps = int(round(t_end / step))
     record_steps = set(np.linspace(0, n_steps, n_records).round().astype(int).tolist())
     history = {key: [] for key in ("loss", "counts", "condition", "nc1")}
-    with _one_thread():
+    with torch_threads(1):
         for i in range(n_steps + 1):
             optimiser.zero_grad()
             forward = relu_forward(x, weights, biases)

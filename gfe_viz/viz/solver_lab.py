@@ -1,0 +1,345 @@
+"""The AMD solver lab: every attempt of one batch, its cost, and the classical solvers beside it.
+
+AMD is explicit Euler whose step is accepted only when the loss drops enough. The lab shows what
+that buys: the step size it settles on (timeline of attempts), what each evaluation of the decoder
+achieves (loss against t and against NFE), which samples are expensive (NFE histogram), where a
+fixed Euler step stops being stable (stiffness: 2 / largest Hessian eigenvalue), and how many
+evaluations euler, rk4 and dopri5 need for the loss AMD reaches.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import ipywidgets as widgets
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+from torch import nn
+
+from .._checks import check_positive, check_positive_int, check_tensor
+from ..amd import ACCEPTANCE_MODES, AMD_MNIST, AMDOptions
+from ..classical import FIXED_STEP
+from ..encode import encode
+from ..flows import GradientFlow
+from ..solution import EncodeResult
+from .interactive import InteractiveView, interactive_view
+from .plotting import compact
+
+SOLVER_COLORS = {"amd": "#1f77b4", "euler": "#d62728", "rk4": "#2ca02c", "dopri5": "#9467bd"}
+DOPRI5_EVALS = (2, 6)  # evaluations before the first step (initial step selection), and per attempt
+
+
+@dataclass
+class SolverRun:
+    """One solve of a batch with its loss history: row k of ``t``, ``nfe``, ``loss`` (K, B) is a point in time.
+
+    ``nfe[k, i]``: decoder evaluations sample i had cost when it was at ``t[k, i]`` with loss
+    ``loss[k, i]``; the last row matches ``result.stats.nfe``.
+    """
+
+    name: str
+    result: EncodeResult
+    t: np.ndarray
+    nfe: np.ndarray
+    loss: np.ndarray
+
+    def mean_curve(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean NFE per sample (K,) and batch-mean loss (K,) at each row."""
+        return self.nfe.mean(1), self.loss.mean(1)
+
+    def nfe_to_reach(self, target: float) -> float | None:
+        """The mean NFE per sample at which the batch-mean loss first is <= ``target``; None if never."""
+        nfe, loss = self.mean_curve()
+        hit = np.flatnonzero(loss <= target)
+        return float(nfe[hit[0]]) if hit.size else None
+
+
+def run_solver(decoder: nn.Module, x: torch.Tensor, solver: str = "amd", tau: float = 1e4, loss: str = "bce",
+               z0: str | torch.Tensor = "zeros", name: str | None = None, **options) -> SolverRun:
+    """Encode ``x`` with ``solver`` (options as for :func:`gfe_viz.encode`) and rebuild its loss history.
+
+    AMD: one row per attempt, the loss carried forward from the last accepted attempt. Classical
+    solvers: one row per saved time (``n_save``, default 101), the loss evaluated there, and the
+    evaluations spent to get there (euler 1 and rk4 4 per step of ``dt``; dopri5 from its step log).
+    """
+    x = check_tensor("x", x)
+    if solver in FIXED_STEP and "dt" not in options:
+        raise ValueError(f"solver {solver!r} needs a step: pass dt=... (> 0)")
+    result = encode(decoder, x, solver=solver, tau=tau, loss=loss, z0=z0, record=True, **options)
+    traj = result.trajectory
+    if solver == "amd":
+        steps = result.steps
+        rows = [GradientFlow(decoder, loss=loss).loss(traj.z[0], x).detach().double()]
+        for k in range(len(steps)):
+            take = steps.accepted[k] & steps.active[k]
+            rows.append(torch.where(take, steps.loss[k].double(), rows[-1]))
+        losses = torch.stack(rows)
+        nfe = torch.minimum(torch.arange(1, len(rows) + 1).unsqueeze(1), result.stats.nfe.cpu().unsqueeze(0))
+    else:
+        n_save, batch = traj.z.shape[:2]
+        with torch.no_grad():
+            flat = GradientFlow(decoder, loss=loss).loss(traj.z.reshape(n_save * batch, -1).to(x),
+                                                         x.repeat(n_save, *[1] * (x.dim() - 1)))
+        losses = flat.reshape(n_save, batch).double().cpu()
+        losses = torch.where(traj.accepted, losses, torch.nan)
+        nfe = _classical_nfe(solver, result, traj.t[:, 0].double(), options.get("dt")).unsqueeze(1).expand(-1, batch)
+    return SolverRun(name=name or solver, result=result, t=traj.t.double().numpy(), nfe=nfe.double().numpy(),
+                     loss=losses.numpy())
+
+
+def _classical_nfe(solver: str, result: EncodeResult, times: torch.Tensor, dt: float | None) -> torch.Tensor:
+    """Evaluations (plus the final loss evaluation) spent to produce the state saved at each time."""
+    if solver in FIXED_STEP:
+        n_steps = torch.ceil(times / dt - 1e-9).clamp(min=0)
+        return 1 + FIXED_STEP[solver] * n_steps
+    before, per_attempt = DOPRI5_EVALS
+    log = result.steps
+    if log is None:  # no step was taken
+        return torch.full_like(times, float(result.stats.nfe[0]))
+    ends = (log.t[:, 0] + log.dt[:, 0]).double()
+    accepted = log.accepted[:, 0]
+    done = []
+    for time in times.tolist():
+        hit = torch.nonzero(accepted & (ends >= time - 1e-9)).flatten()
+        attempts = int(hit[0]) + 1 if time > 0 and hit.numel() else 0
+        done.append(1 + before + per_attempt * attempts)
+    return torch.tensor(done, dtype=torch.float64)
+
+
+# --- the AMD lab -----------------------------------------------------------------------------------
+def amd_lab_figure(run: SolverRun) -> go.Figure:
+    """Four panels of one AMD solve: attempts (t, dt) accepted/rejected, loss vs t, loss vs NFE, NFE histogram.
+
+    Traces: "accepted", "rejected" (timeline), one "sample i" line per sample in each loss panel,
+    "batch mean" (loss vs NFE) and "NFE per sample" (histogram).
+    """
+    steps = run.result.steps
+    if steps is None or run.result.solver != "amd":
+        raise ValueError(f"amd_lab_figure needs a recorded AMD run, got solver {run.result.solver!r}")
+    figure = make_subplots(rows=2, cols=2, vertical_spacing=0.14, horizontal_spacing=0.1, subplot_titles=(
+        "every attempt: step size dt at time t", "loss of each sample against t",
+        "loss against decoder evaluations (NFE)", "NFE per sample"))
+    attempt, sample = torch.nonzero(steps.active, as_tuple=True)
+    for name, mask, marker in (("accepted", steps.accepted, dict(color="#2ca02c", size=5, symbol="circle")),
+                               ("rejected", ~steps.accepted, dict(color="#d62728", size=7, symbol="x"))):
+        keep = mask[attempt, sample]
+        a, s = attempt[keep], sample[keep]
+        figure.add_trace(go.Scatter(x=compact(steps.t[a, s]), y=compact(steps.dt[a, s]), mode="markers", name=name,
+                                    marker=marker, customdata=np.stack([s.numpy(), a.numpy()], 1),
+                                    hovertemplate="sample %{customdata[0]}, attempt %{customdata[1]}"
+                                                  "<br>t=%{x:.4g}, dt=%{y:.4g}<extra></extra>"), 1, 1)
+    moved = run.result.trajectory.accepted.numpy()
+    for i in range(run.loss.shape[1]):
+        rows = np.flatnonzero(moved[:, i])
+        rows = np.append(rows, run.loss.shape[0] - 1)  # the end: rejected attempts after the last move cost too
+        style = dict(mode="lines", line=dict(width=1, shape="hv"), opacity=0.6, legendgroup="samples",
+                     name=f"sample {i}", showlegend=False)
+        figure.add_trace(go.Scatter(x=compact(run.t[rows, i]), y=compact(run.loss[rows, i]), **style), 1, 2)
+        figure.add_trace(go.Scatter(x=compact(run.nfe[rows, i]), y=compact(run.loss[rows, i]), **style), 2, 1)
+    nfe_mean, loss_mean = run.mean_curve()
+    figure.add_trace(go.Scatter(x=compact(nfe_mean), y=compact(loss_mean), mode="lines", name="batch mean",
+                                line=dict(color="black", width=3)), 2, 1)
+    figure.add_trace(go.Histogram(x=run.result.stats.nfe.numpy(), name="NFE per sample",
+                                  marker_color=SOLVER_COLORS["amd"]), 2, 2)
+    figure.update_yaxes(type="log", title_text="dt", row=1, col=1)
+    figure.update_xaxes(title_text="t", row=1, col=1)
+    figure.update_xaxes(title_text="t", type="log", row=1, col=2)
+    figure.update_xaxes(title_text="NFE", row=2, col=1)
+    figure.update_xaxes(title_text="NFE", row=2, col=2)
+    figure.update_yaxes(title_text="loss", type="log", row=1, col=2)
+    figure.update_yaxes(title_text="loss", type="log", row=2, col=1)
+    figure.update_yaxes(title_text="samples", row=2, col=2)
+    figure.update_layout(width=980, height=760, legend=dict(orientation="h", x=0, y=-0.08, yanchor="top"))
+    return figure
+
+
+def amd_summary(result: EncodeResult) -> dict[str, float | int]:
+    """Batch numbers of an AMD solve: mean loss, mean and max NFE, attempts accepted/rejected/forced, statuses."""
+    return {"mean_loss": float(result.loss.double().mean()), "mean_nfe": float(result.stats.nfe.double().mean()),
+            "max_nfe": int(result.stats.nfe.max()), "accepted": int(result.stats.accepted.sum()),
+            "rejected": int(result.stats.rejected.sum()), "forced": int(result.stats.forced.sum()),
+            **result.status_counts()}
+
+
+def amd_lab_view(decoder: nn.Module, x: torch.Tensor, tau: float = 1e4, amd: AMDOptions = AMD_MNIST,
+                 loss: str = "bce") -> InteractiveView:
+    """Notebook view: re-solve the batch ``x`` with AMD whenever a step-control slider moves.
+
+    Controls: ``dt0`` (0.1-10), ``dt_max`` (10-1000; the ranges keep dt_max >= dt0), ``shrink``,
+    ``grow``, ``sigma`` (0 or 1e-8 ... 1) and ``acceptance`` (per_sample or batch); the other AMD
+    fields come from ``amd``.
+    """
+    x = check_tensor("x", x)
+    check_positive("tau", tau)
+
+    def render(dt0, dt_max, shrink, grow, sigma, acceptance):
+        options = amd.replace(dt0=dt0, dt_max=dt_max, shrink=shrink, grow=grow, sigma=sigma)
+        run = run_solver(decoder, x, "amd", tau=tau, loss=loss, amd=options, acceptance=acceptance)
+        return amd_lab_figure(run), amd_summary(run.result)
+
+    log = dict(base=10, step=0.05)
+    controls = {
+        "dt0": widgets.FloatLogSlider(value=amd.dt0, min=-1, max=1, description="dt0", **log),
+        "dt_max": widgets.FloatLogSlider(value=amd.dt_max, min=1, max=3, description="dt_max", **log),
+        "shrink": widgets.FloatSlider(value=amd.shrink, min=0.05, max=0.95, step=0.05, description="shrink"),
+        "grow": widgets.FloatSlider(value=amd.grow, min=1.0, max=3.0, step=0.05, description="grow"),
+        "sigma": widgets.SelectionSlider(options=[0.0] + [10.0 ** k for k in range(-8, 1)], value=amd.sigma,
+                                         description="sigma"),
+        "acceptance": widgets.ToggleButtons(options=ACCEPTANCE_MODES, value="per_sample", description="acceptance"),
+    }
+    return interactive_view(render, controls)
+
+
+# --- stiffness: where a fixed Euler step stops being stable ---------------------------------------------
+def hessian_eigenvalues(decoder: nn.Module, x: torch.Tensor, z: torch.Tensor, loss: str = "bce") -> torch.Tensor:
+    """Ascending eigenvalues (B, d) of each sample's Hessian of l(x, D(z)) in z (d backward passes)."""
+    x, z = check_tensor("x", x), check_tensor("z", z, min_dim=2)
+    flow = GradientFlow(decoder, loss=loss)
+    with torch.enable_grad():
+        z = z.detach().clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(flow.loss(z, x).sum(), z, create_graph=True)
+        rows = [torch.autograd.grad(grad[:, j].sum(), z, retain_graph=True)[0] for j in range(z.shape[1])]
+    hessian = torch.stack(rows, dim=1).detach()
+    return torch.linalg.eigvalsh((hessian + hessian.transpose(1, 2)) / 2)
+
+
+def euler_stability_limit(eigenvalues: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+    """Per-sample largest stable Euler step 2 / (alpha * lambda_max) near a minimum (inf where flat)."""
+    top = eigenvalues[:, -1].double() * alpha
+    return torch.where(top > 0, 2.0 / top, torch.full_like(top, math.inf))
+
+
+@dataclass
+class EulerScan:
+    """Euler with ``n_steps`` steps of each dt from the same start: final and best loss per sample, (n_dt, B)."""
+
+    dts: np.ndarray
+    final_loss: np.ndarray
+    best_loss: np.ndarray
+    limit: np.ndarray  #: (B,) predicted stability limits 2 / lambda_max
+
+    def unstable(self, rtol: float = 1e-3) -> np.ndarray:
+        """(n_dt, B): the loss ended above its best value along the way (Euler oscillates or diverges)."""
+        return ~(self.final_loss <= self.best_loss * (1 + rtol))
+
+    def blow_up_dt(self, rtol: float = 1e-3) -> float | None:
+        """The smallest scanned dt at which some sample is unstable; None if none is."""
+        bad = np.flatnonzero(self.unstable(rtol).any(1))
+        return float(self.dts[bad[0]]) if bad.size else None
+
+
+def euler_scan(decoder: nn.Module, x: torch.Tensor, dts, n_steps: int = 100, z_min: torch.Tensor | None = None,
+               loss: str = "bce", z0: str | torch.Tensor = "zeros") -> EulerScan:
+    """Run Euler with each step in ``dts`` for ``n_steps`` steps and record how its loss ends.
+
+    ``z_min``, if given, are the latents where the stability limits 2/lambda_max are measured
+    (e.g. AMD's z*); otherwise each sample's best point of the smallest-dt run.
+    """
+    x = check_tensor("x", x)
+    check_positive_int("n_steps", n_steps)
+    dts = np.sort(np.asarray(dts, dtype=float))
+    if dts.ndim != 1 or dts.size == 0 or not (dts > 0).all() or not np.isfinite(dts).all():
+        raise ValueError(f"dts must be a non-empty list of finite steps > 0, got {dts!r}")
+    final, best, best_z = [], [], None
+    for dt in dts:
+        run = run_solver(decoder, x, "euler", tau=float(dt * n_steps), loss=loss, z0=z0, dt=float(dt),
+                         n_save=n_steps + 1)
+        losses = np.where(np.isfinite(run.loss), run.loss, np.inf)
+        final.append(losses[-1])
+        best.append(losses.min(0))
+        if best_z is None:
+            rows = torch.as_tensor(losses.argmin(0))
+            best_z = run.result.trajectory.z[rows, torch.arange(x.shape[0])]
+    at = z_min if z_min is not None else best_z
+    limit = euler_stability_limit(hessian_eigenvalues(decoder, x, at.to(x), loss))
+    return EulerScan(dts=dts, final_loss=np.stack(final), best_loss=np.stack(best), limit=limit.numpy())
+
+
+def stiffness_figure(scan: EulerScan) -> go.Figure:
+    """Batch-mean loss after the Euler run against dt, the unstable-sample count, and 2/lambda_max marked.
+
+    Traces: "final loss", "best loss along the way", "unstable samples" (right axis) and the
+    smallest predicted limit "2/λ_max = ..." as a vertical line.
+    """
+    figure = make_subplots(specs=[[{"secondary_y": True}]])
+    figure.add_trace(go.Scatter(x=scan.dts, y=_finite_mean(scan.final_loss), mode="lines+markers", name="final loss",
+                                line=dict(color=SOLVER_COLORS["euler"])))
+    figure.add_trace(go.Scatter(x=scan.dts, y=_finite_mean(scan.best_loss), mode="lines+markers",
+                                name="best loss along the way", line=dict(color="grey", dash="dot")))
+    figure.add_trace(go.Scatter(x=scan.dts, y=scan.unstable().sum(1), mode="lines+markers", name="unstable samples",
+                                line=dict(color="black", shape="hv", width=1)), secondary_y=True)
+    limit = float(np.min(scan.limit))
+    figure.add_trace(go.Scatter(x=[limit, limit], y=[0, 1], yaxis="y3", mode="lines", name=f"2/λ_max = {limit:.3g}",
+                                line=dict(color="black", dash="dash")))
+    blow_up = scan.blow_up_dt()
+    title = f"first unstable dt = {blow_up:.3g}" if blow_up is not None else "stable at every scanned dt"
+    figure.update_layout(title=f"Euler on {scan.final_loss.shape[1]} samples: {title}", width=820, height=420,
+                         xaxis=dict(type="log", title="Euler step dt"), legend=dict(orientation="h", y=-0.2))
+    figure.update_yaxes(title_text="batch-mean loss", secondary_y=False)
+    figure.update_yaxes(title_text="unstable samples", secondary_y=True, rangemode="tozero")
+    figure.update_layout(yaxis3=dict(overlaying="y", range=[0, 1], visible=False))
+    return figure
+
+
+def _finite_mean(values: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(values), values, np.nan).mean(1)
+
+
+# --- AMD against the classical solvers ---------------------------------------------------------------
+def compare_solvers(decoder: nn.Module, x: torch.Tensor, tau: float = 1e4, euler_dt: float = 5.0,
+                    rk4_dt: float = 10.0, rtol: float = 1e-5, atol: float = 1e-7, amd: AMDOptions = AMD_MNIST,
+                    loss: str = "bce", n_save: int = 101) -> list[SolverRun]:
+    """Solve the same batch with AMD, euler (``euler_dt``), rk4 (``rk4_dt``) and dopri5 (``rtol``, ``atol``)."""
+    common = dict(tau=tau, loss=loss)
+    return [run_solver(decoder, x, "amd", amd=amd, **common),
+            run_solver(decoder, x, "euler", dt=euler_dt, n_save=n_save, name=f"euler dt={euler_dt:g}", **common),
+            run_solver(decoder, x, "rk4", dt=rk4_dt, n_save=n_save, name=f"rk4 dt={rk4_dt:g}", **common),
+            run_solver(decoder, x, "dopri5", rtol=rtol, atol=atol, n_save=n_save, name=f"dopri5 rtol={rtol:g}",
+                       **common)]
+
+
+def nfe_to_target(runs: list[SolverRun], target: float | None = None) -> dict[str, float | None]:
+    """Mean NFE per sample each run needs for a batch-mean loss <= ``target`` (default: AMD's final loss)."""
+    target = _target(runs, target)
+    return {run.name: run.nfe_to_reach(target) for run in runs}
+
+
+def comparison_figure(runs: list[SolverRun], target: float | None = None) -> go.Figure:
+    """Excess batch-mean loss (over the lowest any run reached) against mean NFE per sample, target dashed.
+
+    One trace per run, named after it with the NFE it needed to reach the target (default: AMD's
+    final loss), then the target as a dashed line across the plot.
+    """
+    target = _target(runs, target)
+    best = min(float(np.nanmin(run.mean_curve()[1])) for run in runs)
+    floor = 1e-3 * max(target - best, 1e-6)
+    figure = go.Figure()
+    for run in runs:
+        nfe, loss = run.mean_curve()
+        needed = run.nfe_to_reach(target)
+        label = f"{run.name}: {needed:.0f} NFE" if needed is not None else f"{run.name}: target not reached"
+        figure.add_trace(go.Scatter(x=compact(nfe), y=compact(loss - best + floor), mode="lines", name=label,
+                                    line=dict(width=2), customdata=compact(loss),
+                                    hovertemplate="NFE %{x:.1f}<br>loss %{customdata:.5f}"))
+    figure.add_trace(go.Scatter(x=[0, 1], y=[target - best + floor] * 2, xaxis="x2", mode="lines",
+                                name=f"target: batch-mean loss {target:.5f}", line=dict(color="black", dash="dash")))
+    figure.update_layout(xaxis2=dict(overlaying="x", range=[0, 1], visible=False))
+    figure.update_layout(title="Decoder evaluations needed for the same loss", width=860, height=440,
+                         xaxis=dict(type="log", title="mean NFE per sample"),
+                         yaxis=dict(type="log", title=f"batch-mean loss − {best:.5f} (lowest reached)"))
+    return figure
+
+
+def _target(runs: list[SolverRun], target: float | None) -> float:
+    if not runs:
+        raise ValueError("runs must hold at least one SolverRun, got an empty list")
+    if target is None:
+        amd_runs = [run for run in runs if run.result.solver == "amd"]
+        if not amd_runs:
+            raise ValueError("target is None and no run is an AMD run: pass target=...")
+        return float(amd_runs[0].loss[-1].mean())
+    check_positive("target", target)
+    return float(target)

@@ -1,0 +1,81 @@
+"""The shared interactive-view pattern: controls re-render one figure, shown in an Output, with a summary."""
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+import pytest
+
+from gfe_viz.viz.interactive import figure_output, format_summary, interactive_view
+
+
+def make_view():
+    calls = []
+
+    def render(scale, kind):
+        calls.append((scale, kind))
+        figure = go.Figure(go.Scatter(x=[0, 1, 2], y=[0, scale, 2 * scale], name=kind))
+        return figure, {"scale": float(scale), "points": 3}
+
+    controls = {"scale": widgets.FloatSlider(value=1.0, min=0.0, max=5.0), "kind": widgets.Dropdown(options=["a", "b"])}
+    return interactive_view(render, controls), calls
+
+
+def test_builds_the_first_figure_and_shows_it_in_the_output():
+    view, calls = make_view()
+    assert calls == [(1.0, "a")]
+    assert list(view.figure.data[0].y) == [0, 1.0, 2.0]
+    (shown,) = view.output.outputs
+    assert shown["output_type"] == "display_data"
+    assert shown["data"]["application/vnd.plotly.v1+json"]["data"][0]["name"] == "a"
+    assert view.summary == {"scale": 1.0, "points": 3}
+    assert "scale" in view.summary_line.value
+    assert view.widget.children[1] is view.output
+
+
+def test_moving_a_control_re_renders_with_all_current_values():
+    view, calls = make_view()
+    view.controls["scale"].value = 2.5
+    assert calls[-1] == (2.5, "a")
+    assert list(view.figure.data[0].y) == [0, 2.5, 5.0]
+    assert view.output.outputs[0]["data"]["application/vnd.plotly.v1+json"]["data"][0]["y"] == [0, 2.5, 5.0]
+    view.controls["kind"].value = "b"
+    assert calls[-1] == (2.5, "b") and view.figure.data[0].name == "b"
+
+
+def test_update_sets_several_controls_and_renders_once():
+    view, calls = make_view()
+    view.update(scale=4.0, kind="b")
+    assert calls[1:] == [(4.0, "b")]
+    assert view.controls["scale"].value == 4.0 and view.values == {"scale": 4.0, "kind": "b"}
+    assert view.report() == "scale=4, points=3"
+
+
+def test_sliders_render_only_when_released():
+    view, _ = make_view()
+    assert view.controls["scale"].continuous_update is False
+
+
+def test_bad_arguments_name_the_problem():
+    view, _ = make_view()
+    with pytest.raises(TypeError, match="unknown control.*'tau'"):
+        view.update(tau=3.0)
+    with pytest.raises(ValueError, match="controls must be a non-empty dict"):
+        interactive_view(lambda: (go.Figure(), {}), {})
+    with pytest.raises(TypeError, match=r"controls\['x'\] must be an ipywidgets value widget, got int"):
+        interactive_view(lambda x: (go.Figure(), {}), {"x": 3})
+    with pytest.raises(TypeError, match="render must be a callable"):
+        interactive_view("render", {"x": widgets.IntSlider()})
+    with pytest.raises(TypeError, match="render must return .* got dict"):
+        interactive_view(lambda x: ({}, {}), {"x": widgets.IntSlider()})
+
+
+def test_figure_output_is_json_without_plotly_js():
+    output = figure_output(go.Figure(go.Bar(x=[1, 2], y=[3, 4])))
+    assert set(output["data"]) == {"application/vnd.plotly.v1+json"}
+    assert output["data"]["application/vnd.plotly.v1+json"]["data"][0]["type"] == "bar"
+
+
+def test_format_summary_rounds_to_significant_digits():
+    summary = {"loss": 0.123456, "nfe": 41, "status": "converged"}
+    assert format_summary(summary) == "loss=0.1235, nfe=41, status=converged"
+    assert format_summary({"loss": 1234.5678}, digits=3) == "loss=1.23e+03"
+    assert format_summary({"a": 1.0}, html=True) == "<b>a</b> = 1"

@@ -1,0 +1,144 @@
+"""Loss landscapes of 2-D latents, trajectories on them, the animation and the notebook-1 view."""
+
+import numpy as np
+import pytest
+import torch
+
+from gfe_viz import encode
+from gfe_viz.models import LinearDecoder, MLPDecoder
+from gfe_viz.viz.landscape import (EXCESS_FLOOR, decoded_images, flow_view, landscape_figure, latent_limits,
+                                   loss_landscape, pixels, sample_path, trajectory_animation)
+
+
+@pytest.fixture
+def linear():
+    weight = torch.tensor([[1.0, 0.5], [-0.3, 2.0], [0.7, 0.1]], dtype=torch.float64)
+    decoder = LinearDecoder(weight, torch.tensor([0.1, -0.2, 0.3], dtype=torch.float64))
+    x = torch.tensor([[0.4, 1.2, -0.5]], dtype=torch.float64)
+    return decoder, x
+
+
+@pytest.fixture
+def tiny():
+    torch.manual_seed(0)
+    decoder = MLPDecoder(2, 16, (1, 4, 4))
+    images = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    return decoder, images
+
+
+def test_landscape_is_the_loss_on_the_grid(linear):
+    decoder, x = linear
+    land = loss_landscape(decoder, x, (-2.0, 2.0, -1.0, 3.0), resolution=41, loss="mse")
+    assert land.loss.shape == (41, 41) and land.z1[0] == -2.0 and land.z2[-1] == 3.0
+    j, i = 7, 30  # loss[j, i] is at (z1[i], z2[j])
+    z = torch.tensor([land.z1[i], land.z2[j]], dtype=torch.float64)
+    with torch.no_grad():
+        expected = ((decoder.weight @ z + decoder.bias - x[0]) ** 2).mean()
+    assert land.loss[j, i] == pytest.approx(float(expected), rel=1e-12)
+    exact = decoder.least_squares_latent(x)[0].detach().numpy()
+    spacing = land.z1[1] - land.z1[0]
+    assert np.abs(land.argmin() - exact).max() <= spacing / 2 + 1e-12
+
+
+def test_landscape_rejects_bad_input(linear, tiny):
+    decoder, x = linear
+    with pytest.raises(ValueError, match=r"x must hold one target, shape \(1, ...\), got \(2, 3\)"):
+        loss_landscape(decoder, x.repeat(2, 1), (-1, 1, -1, 1))
+    with pytest.raises(ValueError, match="limits must be .* got \\(1, -1, -1, 1\\)"):
+        loss_landscape(decoder, x, (1, -1, -1, 1))
+    with pytest.raises(ValueError, match="resolution must be a positive integer, got 0"):
+        loss_landscape(decoder, x, (-1, 1, -1, 1), resolution=0)
+    with pytest.raises(ValueError, match="2-D latent .* latent_dim=3"):
+        loss_landscape(MLPDecoder(3, 16), torch.rand(1, 16), (-1, 1, -1, 1))
+
+
+def test_latent_limits_is_a_padded_square_around_the_points():
+    points = np.array([[0.0, 0.0], [2.0, 1.0], [1.0, -1.0]])
+    z1_min, z1_max, z2_min, z2_max = latent_limits(points, margin=0.5)
+    assert z1_max - z1_min == pytest.approx(4.0) and z2_max - z2_min == pytest.approx(4.0)
+    assert (z1_min + z1_max) / 2 == pytest.approx(1.0) and (z2_min + z2_max) / 2 == pytest.approx(0.0)
+    with pytest.raises(ValueError, match=r"points must have shape \(N, 2\)"):
+        latent_limits(np.zeros((3, 3)))
+
+
+def test_sample_path_runs_from_z0_to_the_result(tiny):
+    decoder, images = tiny
+    z0 = torch.tensor([[0.3, -0.2]] * 3)
+    result = encode(decoder, images, tau=50.0, z0=z0, record=True)
+    t, path = sample_path(result, 1)
+    assert np.allclose(path[0], [0.3, -0.2]) and np.allclose(path[-1], result.z[1].numpy())
+    assert t[0] == 0 and np.all(np.diff(t) > 0) and len(t) == int(result.stats.accepted[1]) + 1
+    with pytest.raises(ValueError, match="record=True"):
+        sample_path(encode(decoder, images, tau=5.0))
+    with pytest.raises(ValueError, match=r"sample must be in \[0, 3\), got 3"):
+        sample_path(result, 3)
+
+
+def test_landscape_figure_has_the_heatmap_and_one_line_per_path(linear):
+    decoder, x = linear
+    land = loss_landscape(decoder, x, (-2.0, 2.0, -2.0, 2.0), resolution=11, loss="mse")
+    paths = {"a": np.array([[0.0, 0.0], [1.0, 1.0]]), "b": np.array([[1.0, 0.0], [0.5, 0.5], [0.2, 0.1]])}
+    figure = landscape_figure(land, paths)
+    assert [trace.type for trace in figure.data] == ["heatmap", "scatter", "scatter", "scatter", "scatter"]
+    assert [trace.name for trace in figure.data] == ["landscape", "a", "a: z0 → z*", "b", "b: z0 → z*"]
+    heat = figure.data[0]
+    assert np.allclose(heat.z, np.log10(land.loss - land.loss.min() + EXCESS_FLOOR), rtol=1e-5)
+    assert np.allclose(heat.customdata, land.loss, rtol=1e-6)
+    assert list(figure.data[4].x) == pytest.approx([1.0, 0.2]) and list(figure.data[3].y) == pytest.approx([0, .5, .1])
+
+
+def test_animation_frames_follow_the_path_and_decode_it(tiny):
+    decoder, images = tiny
+    x = images[:1]
+    result = encode(decoder, x, tau=200.0, record=True)
+    t, path = sample_path(result)
+    land = loss_landscape(decoder, x, latent_limits(path), resolution=9)
+    figure = trajectory_animation(decoder, x, land, t, path, n_frames=5)
+    names = ["landscape", "whole path", "path so far", "z(t)", "reconstruction", "target"]
+    assert [trace.name for trace in figure.data] == names
+    assert len(figure.frames) == min(5, len(path)) and all(frame.traces == (2, 3, 4) for frame in figure.frames)
+    last = figure.frames[-1]
+    assert np.allclose([last.data[1].x[0], last.data[1].y[0]], path[-1], atol=1e-6)
+    assert len(last.data[0].x) == len(path)
+    decoded = torch.sigmoid(decoder(torch.tensor(path[-1:], dtype=torch.float32)))[0, 0].detach().numpy()
+    assert np.abs(np.asarray(last.data[2].z) / 255 - decoded).max() <= 0.5 / 255 + 1e-6
+    assert np.abs(np.asarray(figure.data[5].z) / 255 - x[0, 0].numpy()).max() <= 0.5 / 255 + 1e-6
+    assert figure.layout.updatemenus[0].buttons[0].method == "animate"
+    assert [step.args[0][0] for step in figure.layout.sliders[0].steps] == [frame.name for frame in figure.frames]
+    assert f"loss = {float(result.loss[0]):.4f}" in last.layout.title.text
+
+
+def test_pixels_map_unit_interval_to_bytes():
+    assert pixels(np.array([[-0.5, 0.0, 0.5, 1.0, 2.0]])).tolist() == [[0, 0, 128, 255, 255]]
+    assert pixels(np.zeros((1, 2, 2))).dtype == np.uint8
+
+
+def test_decoded_images_are_sigmoid_of_the_logits_for_bce(tiny):
+    decoder, _ = tiny
+    z = torch.tensor([[0.5, -1.0]])
+    images = decoded_images(decoder, z)
+    assert images.shape == (1, 4, 4)
+    assert np.allclose(images[0], torch.sigmoid(decoder(z))[0, 0].detach().numpy())
+    assert np.allclose(decoded_images(decoder, z, loss="mse")[0], decoder(z)[0, 0].detach().numpy())
+
+
+def test_flow_view_controls_drive_the_encoding(tiny):
+    decoder, images = tiny
+    view = flow_view(decoder, images, tau=100.0, resolution=9, n_frames=4)
+    assert set(view.controls) == {"image", "z0_1", "z0_2", "tau", "alpha_schedule", "solver", "steps"}
+    assert view.summary["nfe"] >= 2 and view.figure.data[5].z is not None
+    first_target = np.array(view.figure.data[5].z)
+
+    view.controls["image"].value = 2
+    assert np.array_equal(view.figure.data[5].z, pixels(images[2, 0].numpy()))
+    assert not np.array_equal(first_target, view.figure.data[5].z)
+
+    view.update(solver="rk4", steps=20)
+    assert view.summary["nfe"] == 1 + 4 * 20 and view.figure.layout.title.text.startswith("rk4")
+    assert view.summary["t_end"] == pytest.approx(100.0)
+
+    view.update(solver="amd", z0_1=0.5, z0_2=-0.5)
+    start = view.figure.frames[0].data[1]
+    assert (start.x[0], start.y[0]) == pytest.approx((0.5, -0.5))
+    expected = encode(decoder, images[2:3], z0=torch.tensor([[0.5, -0.5]]), tau=100.0)
+    assert view.summary["loss"] == pytest.approx(float(expected.loss[0]), rel=1e-6)
