@@ -27,6 +27,7 @@ from .losses import get_loss
 from .models import Autoencoder
 
 METHODS = ("gfe", "gfe_full", "ae")
+EVAL_SEED = 12345  #: z0 seed of every validation encode, so validation loss depends on the decoder alone
 
 
 @dataclass
@@ -168,7 +169,7 @@ class Trainer:
                 if self.config.method == "ae":
                     losses = self.loss_fn(self.model(chunk), chunk)
                 else:
-                    losses = self.encode(chunk, seed=12345).loss
+                    losses = self.encode(chunk, seed=EVAL_SEED).loss
                 total += losses.double().sum().item()
         return total / images.shape[0]
 

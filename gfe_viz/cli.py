@@ -1,0 +1,118 @@
+"""The ``gfe-viz`` command line (also ``python -m gfe_viz``).
+
+``gfe-viz data-efficiency``: train the AE baseline and GFE on the same image stream and compare
+validation loss against images seen and wall time; see :mod:`gfe_viz.experiments.data_efficiency`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from .amd import ACCEPTANCE_MODES
+from .data import DATASETS
+from .training import METHODS
+
+PROG = "gfe-viz"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return int(text)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .experiments.data_efficiency import AMD_PRESETS, DataEfficiencySettings as S
+
+    parser = argparse.ArgumentParser(prog=PROG, description="Gradient Flow Encoding: experiments from the command line.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = commands.add_parser(
+        "data-efficiency", help="AE versus GFE: validation loss against training images seen",
+        description="Train the AE baseline and GFE on the same stream of training images from the same initial "
+                    "decoder, evaluate on held-out test images at log-spaced checkpoints, and write results.csv, "
+                    "run.json, summary.txt/json and data_efficiency.png to --out. Re-running the same command "
+                    "resumes an interrupted run.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out", required=True, help="output folder (new, empty, or a previous run of the same settings)")
+    p.add_argument("--dataset", nargs="+", choices=sorted(DATASETS), default=list(S.datasets), dest="datasets",
+                   help="one or more data sets")
+    p.add_argument("--images", type=_positive_int, default=S.images, help="training images each run streams")
+    p.add_argument("--batch-size", type=_positive_int, default=S.batch_size, help="training batch size")
+    p.add_argument("--latent-dim", type=_positive_int, default=S.latent_dim, help="latent dimension d")
+    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(S.methods),
+                   help="gfe: approximate adjoint; gfe_full: full adjoint; ae: autoencoder")
+    p.add_argument("--seeds", nargs="+", type=_non_negative_int, default=list(S.seeds),
+                   help="one run per seed; several give the mean and spread")
+    p.add_argument("--val-images", type=_positive_int, default=S.val_images,
+                   help="held-out set: this many images from the start of the test set")
+    p.add_argument("--checkpoints", type=_positive_int, default=S.checkpoints,
+                   help="number of log-spaced evaluation points")
+    p.add_argument("--tau", type=_positive_float, default=S.tau, help="GFE integration horizon")
+    p.add_argument("--amd", choices=sorted(AMD_PRESETS), default=S.amd, help="AMD step-control preset")
+    p.add_argument("--acceptance", choices=ACCEPTANCE_MODES, default=S.acceptance, help="AMD step acceptance")
+    p.add_argument("--order", type=int, choices=(1, 2), default=S.order, help="GFE flow order")
+    p.add_argument("--lr", type=_positive_float, default=S.lr, help="RMSprop learning rate")
+    p.add_argument("--target", type=_positive_float, default=None,
+                   help="validation loss the summary measures; unset: the AE's final loss")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="torch CPU threads; unset: torch's choice (1 is fastest on a busy CPU)")
+    p.add_argument("--data-root", default=None, help="data folder; unset: $GFE_DATA_DIR, else the user cache")
+    p.add_argument("--save-every", type=_positive_float, default=300.0,
+                   help="seconds between saves of the training state, besides each checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.set_defaults(handler=_data_efficiency, error=p.error)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (argument errors exit with status 2)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    return args.handler(args, command=shlex.join([PROG, *argv]))
+
+
+def _data_efficiency(args: argparse.Namespace, command: str) -> int:
+    """Settings or data errors exit like argument errors (status 2, nothing written)."""
+    import torch
+
+    from .experiments.data_efficiency import DataEfficiencySettings, run_data_efficiency
+
+    try:
+        settings = DataEfficiencySettings(
+            datasets=tuple(args.datasets), images=args.images, batch_size=args.batch_size, latent_dim=args.latent_dim,
+            methods=tuple(args.methods), seeds=tuple(args.seeds), val_images=args.val_images,
+            checkpoints=args.checkpoints, tau=args.tau, amd=args.amd, acceptance=args.acceptance, order=args.order,
+            lr=args.lr)
+        if args.threads is not None:
+            torch.set_num_threads(args.threads)
+        output = run_data_efficiency(settings, args.out, data_root=args.data_root, device=args.device,
+                                     command=command, target=args.target, progress=not args.no_progress,
+                                     save_every=args.save_every)
+    except (ValueError, OSError) as exc:
+        args.error(str(exc))
+    print((output.folder / "summary.txt").read_text(encoding="utf-8"), end="")
+    print(f"results in {output.folder}")
+    return 0

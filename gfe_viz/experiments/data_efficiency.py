@@ -1,0 +1,304 @@
+"""The data-efficiency experiment: AE versus GFE on one stream of images, resumable.
+
+For each (dataset, seed) every method starts from the same decoder weights, optimiser and image
+stream. Each (dataset, method, seed) *unit* trains on ``images`` images and is evaluated on a fixed
+held-out set (the first ``val_images`` test images) at log-spaced checkpoints of images seen. The
+output folder holds:
+
+- ``run.json``: the settings, and for every invocation the command, package and torch versions,
+  device and machine;
+- ``results.csv``: one row per unit and checkpoint (columns :data:`results_io.FIELDS`);
+- ``checkpoints/<dataset>-<method>-seed<seed>.pt``: each unit's trainer state;
+- ``summary.json``, ``summary.txt`` and ``data_efficiency.png`` once every unit has finished.
+
+Trainer states are saved at every checkpoint and at least every ``save_every`` seconds of work, all
+files are written atomically, and running again with the same settings continues each unit from
+its last saved state with the results of an uninterrupted run (wall time aside). A folder that
+holds other settings is refused.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .._checks import check_choice, check_positive, check_positive_int
+from ..amd import AMD_MNIST, AMDOptions
+from ..data import DATASETS, load_images
+from ..device import resolve_device
+from ..models import Autoencoder, MLPDecoder
+from ..training import METHODS, EncodeSettings, Trainer, TrainConfig
+from . import results_io
+from .plots import plot_data_efficiency
+from .summary import format_summary, summarise
+
+AMD_PRESETS = {"mnist": AMD_MNIST, "default": AMDOptions()}
+IMAGE_SHAPE = (1, 28, 28)
+FIGURE = "data_efficiency.png"
+
+
+@dataclass(frozen=True)
+class DataEfficiencySettings:
+    """Everything that determines the results; a folder holds the results of one settings value."""
+
+    datasets: tuple[str, ...] = ("mnist",)
+    images: int = 10_000  #: training images each unit streams
+    batch_size: int = 5
+    latent_dim: int = 20
+    methods: tuple[str, ...] = ("ae", "gfe")
+    seeds: tuple[int, ...] = (0,)
+    val_images: int = 1000  #: the first test images, the held-out set
+    checkpoints: int = 15  #: number of log-spaced evaluation points
+    tau: float = 1e4
+    amd: str = "mnist"  #: AMD preset, a key of :data:`AMD_PRESETS`
+    acceptance: str = "per_sample"
+    order: int = 1
+    lr: float = 5e-4
+
+    def __post_init__(self):
+        for name, choices in (("datasets", DATASETS), ("methods", METHODS)):
+            values = getattr(self, name)
+            if isinstance(values, str) or not values:
+                raise ValueError(f"{name} must be a non-empty list of names from {sorted(choices)}, got {values!r}")
+            for value in values:
+                check_choice(name[:-1], value, choices)
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name} must not repeat a name, got {list(values)}")
+        if isinstance(self.seeds, (str, int)) or not self.seeds or len(set(self.seeds)) != len(self.seeds) or any(
+                isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.seeds):
+            raise ValueError(f"seeds must be a non-empty list of distinct integers >= 0, got {self.seeds!r}")
+        for name in ("images", "batch_size", "latent_dim", "val_images", "checkpoints"):
+            check_positive_int(name, getattr(self, name))
+        if self.images < self.batch_size:
+            raise ValueError(f"images must be >= batch_size={self.batch_size}, got {self.images}")
+        check_choice("amd", self.amd, AMD_PRESETS)
+        check_positive("tau", self.tau)
+        check_positive("lr", self.lr)
+        for method in self.methods:
+            self.train_config(method, self.seeds[0])  # raises on an invalid combination (gfe_full with order 2)
+
+    def train_config(self, method: str, seed: int) -> TrainConfig:
+        encoding = EncodeSettings(order=self.order, acceptance=self.acceptance, tau=self.tau, amd=AMD_PRESETS[self.amd])
+        return TrainConfig(method=method, batch_size=self.batch_size, lr=self.lr, seed=seed, encoding=encoding)
+
+    def schedule(self) -> list[int]:
+        """Checkpoints: ``checkpoints`` log-spaced image counts from one batch to ``images``, each
+        rounded up to whole batches (so fewer when they coincide); the last one ends the unit."""
+        bs, end = self.batch_size, math.ceil(self.images / self.batch_size) * self.batch_size
+        if self.checkpoints == 1:
+            return [end]
+        ratio = end / bs
+        points = {math.ceil(bs * ratio ** (i / (self.checkpoints - 1)) / bs) * bs for i in range(self.checkpoints)}
+        return sorted(min(p, end) for p in points)
+
+    def to_dict(self) -> dict:
+        """JSON-ready settings, with the AMD preset's values spelt out."""
+        d = asdict(self)
+        d.update(datasets=list(self.datasets), methods=list(self.methods), seeds=list(self.seeds),
+                 amd_options=asdict(AMD_PRESETS[self.amd]), train_images="load_images(dataset).train",
+                 val_set=f"first {self.val_images} test images",
+                 z0=self.train_config(self.methods[0], self.seeds[0]).encoding.z0)
+        return d
+
+
+@dataclass
+class Unit:
+    """One training run of the experiment: a method on a dataset with a seed."""
+
+    dataset: str
+    method: str
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}-{self.method}-seed{self.seed}"
+
+
+@dataclass
+class _Images:
+    """A dataset's training stream and held-out validation images."""
+
+    train: torch.Tensor
+    val: torch.Tensor
+
+
+@dataclass
+class RunOutput:
+    """What :func:`run_data_efficiency` leaves behind: the folder, its rows and the summary."""
+
+    folder: Path
+    rows: list[dict]
+    summary: dict
+
+
+def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike, data_root=None,
+                        device: str | torch.device | None = "auto", command: str | None = None,
+                        target: float | None = None, progress: bool = True, save_every: float = 300.0,
+                        on_save: Callable[[Unit, Trainer], None] | None = None) -> RunOutput:
+    """Run (or continue) the experiment into the folder ``out``; see the module docstring.
+
+    Arguments:
+        settings: the experiment; a folder that already holds other settings is refused.
+        out: the output folder (created if needed).
+        data_root: the data folder, default as in :func:`gfe_viz.data.data_root`.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``...
+        command: the command line to record in ``run.json``.
+        target: the validation loss of the summary, default the AE's final loss.
+        progress: show tqdm bars with ETA.
+        save_every: seconds of work between saves of a unit's state besides its checkpoints.
+        on_save: called after each save (e.g. to stop a test run part-way).
+
+    Returns:
+        A :class:`RunOutput`. Bad input raises before anything is written.
+    """
+    check_positive("save_every", save_every)
+    if target is not None:
+        check_positive("target", target)
+    device = resolve_device(device)
+    folder = Path(out)
+    _check_folder(folder, settings)
+    images = {d: _load(d, data_root, settings.val_images) for d in settings.datasets}
+    (folder / "checkpoints").mkdir(parents=True, exist_ok=True)
+    _record_invocation(folder, settings, command, device)
+
+    units = [Unit(d, m, s) for d in settings.datasets for s in settings.seeds for m in settings.methods]
+    schedule = settings.schedule()
+    rows = {u.name: _saved_rows(folder, u) for u in units}
+    from tqdm.auto import tqdm
+
+    todo = [u for u in units if not rows[u.name] or rows[u.name][-1]["images_seen"] < schedule[-1]]
+    for unit in tqdm(todo, desc="units", unit="unit", disable=not progress or len(todo) < 2):
+        def save(trainer: Trainer, unit=unit) -> None:
+            results_io.atomic_torch_save(trainer.state_dict(), _state_path(folder, unit))
+            rows[unit.name] = _unit_rows(unit, trainer)
+            results_io.write_rows(folder / "results.csv", [r for u in units for r in rows[u.name]])
+            if on_save is not None:
+                on_save(unit, trainer)
+
+        trainer = _trainer(settings, unit, images[unit.dataset], device, folder)
+        _train(trainer, schedule, save, save_every, progress, desc=unit.name)
+
+    all_rows = [r for u in units for r in rows[u.name]]
+    results_io.write_rows(folder / "results.csv", all_rows)
+    summary = summarise(all_rows, target)
+    results_io.atomic_write_json(folder / "summary.json", summary)
+    results_io.atomic_write_text(folder / "summary.txt", format_summary(summary))
+    plot_data_efficiency(all_rows, summary, folder / FIGURE)
+    run = results_io.read_json(folder / "run.json")
+    run["completed"] = _now()
+    results_io.atomic_write_json(folder / "run.json", run)
+    return RunOutput(folder=folder, rows=all_rows, summary=summary)
+
+
+def _train(trainer: Trainer, schedule: list[int], save, save_every: float, progress: bool, desc: str) -> None:
+    """Train to the last checkpoint, evaluating and saving at each one and saving every ``save_every`` s."""
+    from tqdm.auto import tqdm
+
+    pending = [c for c in schedule if c > trainer.images_seen]
+    last_save = time.monotonic()
+    with tqdm(total=schedule[-1], initial=trainer.images_seen, desc=desc, unit="img", disable=not progress) as bar:
+        while pending:
+            loss, _ = trainer.train_step()
+            bar.update(trainer.config.batch_size)
+            bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+            due = trainer.images_seen >= pending[0]
+            if due:
+                pending = [c for c in pending if c > trainer.images_seen]
+                trainer.checkpoint()
+            if due or time.monotonic() - last_save >= save_every:
+                save(trainer)
+                last_save = time.monotonic()
+
+
+def _trainer(settings: DataEfficiencySettings, unit: Unit, images: _Images, device, folder: Path) -> Trainer:
+    """A unit's trainer: the seed's shared initial decoder (a copy inside the AE), restored if saved."""
+    torch.manual_seed(unit.seed)
+    decoder = MLPDecoder(settings.latent_dim, math.prod(IMAGE_SHAPE), IMAGE_SHAPE)
+    model = Autoencoder(decoder=decoder) if unit.method == "ae" else copy.deepcopy(decoder)
+    trainer = Trainer(model, images.train, images.val, settings.train_config(unit.method, unit.seed), device)
+    path = _state_path(folder, unit)
+    if path.exists():
+        trainer.load_state_dict(torch.load(path, map_location=trainer.device, weights_only=False))
+    return trainer
+
+
+def _unit_rows(unit: Unit, trainer: Trainer) -> list[dict]:
+    return [{"dataset": unit.dataset, "method": unit.method, "seed": unit.seed, **row} for row in trainer.history.rows()]
+
+
+def _saved_rows(folder: Path, unit: Unit) -> list[dict]:
+    path = _state_path(folder, unit)
+    if not path.exists():
+        return []
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    history = state["history"]
+    return [{"dataset": unit.dataset, "method": unit.method, "seed": unit.seed, **dict(zip(history, values))}
+            for values in zip(*history.values())]
+
+
+def _state_path(folder: Path, unit: Unit) -> Path:
+    return folder / "checkpoints" / f"{unit.name}.pt"
+
+
+def _load(dataset: str, data_root, val_images: int) -> _Images:
+    splits = load_images(dataset, root=data_root)
+    if val_images > splits.test.shape[0]:
+        raise ValueError(f"val_images must be <= {splits.test.shape[0]} (the {dataset} test images), got {val_images}")
+    return _Images(train=splits.train, val=splits.test[:val_images])
+
+
+def _check_folder(folder: Path, settings: DataEfficiencySettings) -> None:
+    """Refuse a folder that is a file, holds another run's settings, or holds files but no run.json."""
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"out must be a folder, got the file {folder}")
+    run_file = folder / "run.json"
+    if run_file.exists():
+        saved = results_io.read_json(run_file)["settings"]
+        wanted = settings.to_dict()
+        if saved != wanted:
+            diff = ", ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} now"
+                             for k in sorted(set(saved) | set(wanted)) if saved.get(k) != wanted.get(k))
+            raise ValueError(f"out folder {folder} holds results of other settings ({diff}); "
+                             f"use another --out folder or the same settings to resume")
+    elif folder.exists() and any(folder.iterdir()):
+        raise ValueError(f"out folder {folder} is not empty and has no run.json; expected an empty or new folder")
+
+
+def _record_invocation(folder: Path, settings: DataEfficiencySettings, command: str | None, device) -> None:
+    import gfe_viz
+
+    run_file = folder / "run.json"
+    run = results_io.read_json(run_file) if run_file.exists() else {"settings": settings.to_dict(), "invocations": []}
+    run["invocations"].append({"command": command, "started": _now(), "package_version": gfe_viz.__version__,
+                               "torch_version": torch.__version__, "device": str(device),
+                               "machine": machine_description(device)})
+    run["completed"] = None
+    results_io.atomic_write_json(run_file, run)
+
+
+def machine_description(device: torch.device) -> dict:
+    """Platform, CPU model and count, torch threads and, on CUDA, the GPU name."""
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    machine = {"platform": platform.platform(), "python": platform.python_version(), "cpu": cpu,
+               "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        machine["gpu"] = torch.cuda.get_device_name(device)
+    return machine
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,128 @@
+"""A small training comparison run in memory, keeping each model's weights at every checkpoint.
+
+Two or more methods ("ae", "gfe", "gfe_full") train from the same initial decoder on the same
+stream of images with the same optimiser (a :class:`Trainer` each). At every checkpoint the
+History gets a row and the weights are copied, so a lesson can show what each model
+reconstructed after any number of images seen. The rows have the columns of the data-efficiency
+results files.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ._checks import check_choice, check_positive_int
+from .data import DATASETS, ImageSplits, load_images
+from .demo_models import DEMO_ENCODING
+from .experiments.data_efficiency import DataEfficiencySettings
+from .experiments.results_io import FIELDS
+from .models import Autoencoder, MLPDecoder
+from .training import EVAL_SEED, METHODS, EncodeSettings, TrainConfig, Trainer
+
+#: The z0 seed of :meth:`Trainer.evaluate`, so that reconstructions match the validation curve.
+
+
+@dataclass
+class LiveRun:
+    """One method's trainer (holding its final model and History) and its weights at each checkpoint."""
+
+    trainer: Trainer
+    snapshots: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+
+    def model_at(self, images_seen: int) -> nn.Module:
+        """A copy of the model with the weights it had after ``images_seen`` images (a checkpoint)."""
+        if images_seen not in self.snapshots:
+            raise ValueError(f"images_seen must be one of the checkpoints {sorted(self.snapshots)}, "
+                             f"got {images_seen!r}")
+        model = copy.deepcopy(self.trainer.model)
+        model.load_state_dict(self.snapshots[images_seen])
+        return model
+
+    def reconstruct(self, images: torch.Tensor, images_seen: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reconstructions (probabilities, images' shape) and per-image losses at a checkpoint.
+
+        GFE encodes with the training settings and the z0 seed of the validation loss.
+        """
+        trainer = Trainer(self.model_at(images_seen), images, None, self.trainer.config, device="cpu")
+        with torch.no_grad():
+            if trainer.config.method == "ae":
+                logits = trainer.model(images)
+            else:
+                logits = trainer.decoder(trainer.encode(images, seed=EVAL_SEED).z)
+            losses = trainer.loss_fn(logits, images)
+        return torch.sigmoid(logits).reshape(images.shape), losses
+
+
+@dataclass
+class LiveExperiment:
+    """The runs of one dataset, keyed by method, and the validation images they were scored on."""
+
+    dataset: str
+    runs: dict[str, LiveRun]
+    val_images: torch.Tensor
+    val_labels: torch.Tensor
+    checkpoints: list[int]
+
+    def rows(self) -> list[dict]:
+        """One dict per (method, checkpoint) with the columns of the results files (``results_io.FIELDS``)."""
+        rows = [{"method": method, "seed": run.trainer.config.seed, "dataset": self.dataset, **row}
+                for method, run in self.runs.items() for row in run.trainer.history.rows()]
+        return [{k: row[k] for k in FIELDS} for row in rows]
+
+
+def run_live_experiment(dataset: str = "mnist", methods: tuple[str, ...] = ("ae", "gfe"), n_images: int = 512,
+                        latent_dim: int = 20, batch_size: int = 32, n_checkpoints: int = 6, n_val: int = 100,
+                        seed: int = 0, encoding: EncodeSettings = DEMO_ENCODING, splits: ImageSplits | None = None,
+                        progress: bool = False) -> LiveExperiment:
+    """Train every one of ``methods`` on the first ``n_images`` images of one stream, on the CPU.
+
+    Arguments:
+        dataset: ``"mnist"`` or ``"fashionmnist"`` (ignored when ``splits`` is given).
+        methods: any of ``"ae"``, ``"gfe"``, ``"gfe_full"``; all start from the same decoder.
+        n_images, batch_size: training images streamed (rounded up to whole batches) and batch size.
+        latent_dim: the latent dimension of every model.
+        n_checkpoints: log-spaced checkpoints, as in the data-efficiency command (fewer when they coincide).
+        n_val: validation images scored at each checkpoint (the first of the validation split).
+        seed: initial weights, data stream and z0 draws.
+        encoding: how GFE encodes (default: the fast demo settings).
+        splits: already loaded images, to skip loading.
+        progress: show a progress bar per method.
+
+    Returns:
+        A :class:`LiveExperiment` with one :class:`LiveRun` per method.
+    """
+    if isinstance(methods, str) or not methods or len(set(methods)) != len(methods):
+        raise ValueError(f"methods must be a non-empty tuple of distinct names from {list(METHODS)}, got {methods!r}")
+    for method in methods:
+        check_choice("methods[i]", method, METHODS)
+    check_positive_int("latent_dim", latent_dim)
+    check_positive_int("n_val", n_val)
+    for name, value in (("n_images", n_images), ("batch_size", batch_size), ("n_checkpoints", n_checkpoints)):
+        check_positive_int(name, value)
+    if n_images < batch_size:
+        raise ValueError(f"n_images must be >= batch_size={batch_size}, got {n_images}")
+    schedule = DataEfficiencySettings(images=n_images, batch_size=batch_size, checkpoints=n_checkpoints).schedule()
+    if splits is None:
+        check_choice("dataset", dataset, DATASETS)
+        splits = load_images(dataset)
+    val_images, val_labels = splits.val[:n_val], splits.val_labels[:n_val]
+    torch.manual_seed(seed)
+    decoder = MLPDecoder(latent_dim, splits.train[0].numel(), tuple(splits.train.shape[1:]))
+    models = {m: Autoencoder(decoder=decoder) if m == "ae" else copy.deepcopy(decoder) for m in methods}
+    runs = {}
+    for method, model in models.items():
+        config = TrainConfig(method=method, batch_size=batch_size, seed=seed, encoding=encoding)
+        run = runs[method] = LiveRun(Trainer(model, splits.train, val_images, config, device="cpu"))
+        run.trainer.run(schedule[-1], checkpoints=schedule, progress=progress, on_checkpoint=_snapshot(run))
+    return LiveExperiment(splits.name, runs, val_images, val_labels, schedule)
+
+
+def _snapshot(run: LiveRun):
+    def keep(trainer: Trainer) -> None:
+        run.snapshots[trainer.images_seen] = copy.deepcopy(trainer.model.state_dict())
+
+    return keep
