@@ -85,8 +85,14 @@ class JupyterLabServer:
         return f"http://127.0.0.1:{self.port}"
 
     def notebook_url(self, name: str) -> str:
-        """The URL opening notebook ``name`` (relative to ``root_dir``) in JupyterLab, logged in."""
-        return f"{self.base_url}/lab/tree/{urllib.request.pathname2url(name)}?token={self.token}"
+        """The URL opening notebook ``name`` (relative to ``root_dir``) in JupyterLab, logged in.
+
+        Each notebook gets its own, reset workspace: otherwise JupyterLab reopens every notebook
+        opened before it (starting a kernel for each) and the page holds several notebooks.
+        """
+        workspace = urllib.request.pathname2url(Path(name).stem)
+        return (f"{self.base_url}/lab/workspaces/{workspace}/tree/{urllib.request.pathname2url(name)}"
+                f"?reset&token={self.token}")
 
     def command(self) -> list[str]:
         settings = self.work_dir / "user-settings"
