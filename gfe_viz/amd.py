@@ -198,19 +198,19 @@ def solve_amd(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float,
             ok = (decrease | forced) & finite
             stop_nonfinite = forced & ~finite
 
-            okc = ok.unsqueeze(1)
-            state = torch.where(okc, candidate, flow.restart(state, ~ok))
+            state = flow.keep_or_restart(state, candidate, ok)
             loss = torch.where(ok, loss1, loss)
-            grad = torch.where(okc, grad1, grad)
-            t_next = torch.where(ok, t1 + forced * opts.fail_jump, t)
+            grad = torch.where(ok.unsqueeze(1), grad1, grad)
+            jumped = ok & forced
+            t_next = torch.where(ok, t1, t) + jumped * opts.fail_jump
             if recorder is not None:
                 recorder.add(idx, t, dt, ok, loss1, state, t_next)
             t = t_next
             n_accepted += ok
-            n_forced += ok & forced
+            n_forced += jumped
             last_forced = torch.where(ok, forced, last_forced)
             shrunk = dt * opts.shrink
-            dt = torch.where(ok, (dt * opts.grow).clamp(min=opts.dt0).clamp(max=opts.dt_max), shrunk)
+            dt = torch.where(ok, (dt * opts.grow).clamp(opts.dt0, opts.dt_max), shrunk)
             forced = ~ok & (shrunk < opts.dt_floor)
 
             # convergence: record the loss of accepted steps once t >= conv_after * tau

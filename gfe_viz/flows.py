@@ -90,13 +90,13 @@ class GradientFlow:
     def position(self, state: torch.Tensor) -> torch.Tensor:
         return state if self.order == 1 else state[:, : state.shape[1] // 2]
 
-    def restart(self, state: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
-        """Second order: zero the velocity of the samples in ``where`` (momentum restart)."""
-        if self.order == 1:
-            return state
-        d = state.shape[1] // 2
-        keep = (~where).to(state.dtype).unsqueeze(1)
-        return torch.cat([state[:, :d], state[:, d:] * keep], dim=1)
+    def keep_or_restart(self, state: torch.Tensor, candidate: torch.Tensor, accepted: torch.Tensor) -> torch.Tensor:
+        """The candidate where ``accepted``, else the old state, whose velocity (second order) is
+        zeroed: a momentum restart after a rejected step."""
+        if self.order == 2:
+            d = state.shape[1] // 2
+            state = torch.cat([state[:, :d], state[:, d:] * accepted.to(state.dtype).unsqueeze(1)], dim=1)
+        return torch.where(accepted.unsqueeze(1), candidate, state)
 
     # --- integration ------------------------------------------------------------------------
     def euler_step(self, t: torch.Tensor, dt: torch.Tensor, state: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:

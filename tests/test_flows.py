@@ -72,9 +72,11 @@ def test_second_order_state_and_field(linear_problem):
     field = flow.vector_field(t, state, x)
     torch.testing.assert_close(field[:, :3], velocity)
     torch.testing.assert_close(field[:, 3:], -3.0 / (2.0 + 1e-5) * velocity - grad)
-    restarted = flow.restart(state, torch.tensor([True, False]))
-    assert (restarted[0, 3:] == 0).all() and torch.equal(restarted[1], state[1])
-    torch.testing.assert_close(restarted[:, :3], z0)
+    candidate = state + 1.0
+    kept = flow.keep_or_restart(state, candidate, torch.tensor([False, True]))
+    assert (kept[0, 3:] == 0).all(), "a rejected sample restarts at rest"
+    torch.testing.assert_close(kept[0, :3], z0[0])
+    assert torch.equal(kept[1], candidate[1]), "an accepted sample takes the candidate"
 
 
 def test_second_order_amd_first_step_from_rest_moves_the_position(linear_problem):
