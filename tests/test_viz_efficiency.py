@@ -1,4 +1,4 @@
-"""The data-efficiency lesson's sources, curves, reconstruction view and image helpers."""
+"""The data-efficiency lesson's sources, curves and reconstruction view."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ import json
 import numpy as np
 import plotly.graph_objects as go
 import pytest
-import torch
 from test_live_experiment import FAST, tiny_splits
 
 from gfe_viz.experiments.results_io import write_rows
 from gfe_viz.live_experiment import run_live_experiment
-from gfe_viz.viz.efficiency import (committed_results, curve_source, image_mosaic, loss_curves_figure,
+from gfe_viz.viz.efficiency import (committed_results, curve_source, loss_curves_figure,
                                     reconstruction_view)
 
 
@@ -112,16 +111,3 @@ def test_reconstruction_view_needs_common_checkpoints(experiment):
         reconstruction_view({"a": experiment, "b": other})
     with pytest.raises(ValueError, match="n_show must be a positive integer, got 0"):
         reconstruction_view({"a": experiment}, n_show=0)
-
-
-def test_mosaic_tiles_images_with_blank_separators():
-    images = torch.arange(5 * 2 * 3, dtype=torch.float32).reshape(5, 1, 2, 3) / 30
-    trace = image_mosaic(images, n_cols=3)
-    z = np.array(trace.z, dtype=float)
-    assert z.shape == (2 * 3 - 1, 3 * 4 - 1)
-    assert np.allclose(z[0:2, 4:7], images[1, 0].numpy())
-    assert np.allclose(z[3:5, 4:7], images[4, 0].numpy())
-    assert np.isnan(z[2]).all() and np.isnan(z[:, 3]).all() and np.isnan(z[3:5, 8:]).all()
-    with pytest.raises(ValueError, match="images must have shape"):
-        image_mosaic(torch.zeros(2, 3, 4, 4))
-

@@ -26,7 +26,7 @@ from ..experiments.results_io import read_json, read_rows
 from ..experiments.summary import seed_curve
 from ..live_experiment import LiveExperiment
 from .interactive import InteractiveView, interactive_view
-from .plotting import compact
+from .plotting import compact, image_mosaic
 
 #: plotly versions of the colours of the command's matplotlib figure
 COLORS = {"ae": "#ff7f0e", "gfe": "#1f77b4", "gfe_full": "#2ca02c"}
@@ -179,26 +179,6 @@ def _reconstruction_figure(rows: dict[str, torch.Tensor], experiment: LiveExperi
                                          f"{images_seen:,} training images (live run)", font=dict(size=13)),
                          height=130 * n + 140, width=980, legend=dict(orientation="h", y=-0.12))
     return figure
-
-
-def image_mosaic(images: torch.Tensor | np.ndarray, name: str = "images", n_cols: int | None = None) -> go.Heatmap:
-    """Images (K, H, W) or (K, 1, H, W) in [0, 1] tiled in rows of ``n_cols`` (default: all) as one
-    heat map (float32), the tiles separated by one blank (NaN) pixel."""
-    array = np.asarray(images.detach().cpu() if isinstance(images, torch.Tensor) else images, dtype=float)
-    if array.ndim == 4 and array.shape[1] == 1:
-        array = array[:, 0]
-    if array.ndim != 3 or array.shape[0] == 0:
-        raise ValueError(f"images must have shape (K, H, W) or (K, 1, H, W) with K >= 1, got {array.shape}")
-    k, h, w = array.shape
-    n_cols = k if n_cols is None else n_cols
-    check_positive_int("n_cols", n_cols)
-    n_rows = -(-k // n_cols)
-    tiled = np.full((n_rows * (h + 1) - 1, n_cols * (w + 1) - 1), np.nan)
-    for i, image in enumerate(array):
-        r, c = divmod(i, n_cols)
-        tiled[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = image
-    return go.Heatmap(z=compact(tiled), name=name, colorscale="Greys", reversescale=True, zmin=0, zmax=1,
-                      showscale=False, hoverongaps=False, hovertemplate="%{z}<extra>" + name + "</extra>")
 
 
 def _finished(folder: Path) -> bool:

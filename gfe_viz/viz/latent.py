@@ -21,7 +21,7 @@ from ..flows import GradientFlow
 from ..models import Autoencoder
 from ..solution import EncodeResult
 from ..training import EncodeSettings
-from .efficiency import image_mosaic
+from .plotting import image_mosaic
 from .interactive import InteractiveView, interactive_view
 from .plotting import compact
 from .landscape import landscape_figure, latent_limits, loss_landscape, sample_path

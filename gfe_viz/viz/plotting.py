@@ -1,8 +1,12 @@
-"""Small plotly helpers shared by the lesson figures: compact arrays and animation controls."""
+"""Small plotly helpers shared by the lesson figures: compact arrays, image tiles, animation controls."""
 
 from __future__ import annotations
 
 import numpy as np
+import plotly.graph_objects as go
+import torch
+
+from .._checks import check_positive_int
 
 
 def compact(values) -> np.ndarray:
@@ -26,3 +30,23 @@ def frame_slider(names: list[str], labels: list[str], prefix: str = "") -> dict:
                   args=[[name], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"}])
              for name, label in zip(names, labels)]
     return dict(active=0, x=0.15, y=-0.05, len=0.85, currentvalue=dict(prefix=prefix), steps=steps)
+
+
+def image_mosaic(images: torch.Tensor | np.ndarray, name: str = "images", n_cols: int | None = None) -> go.Heatmap:
+    """Images (K, H, W) or (K, 1, H, W) in [0, 1] tiled in rows of ``n_cols`` (default: all) as one
+    heat map (float32), the tiles separated by one blank (NaN) pixel."""
+    array = np.asarray(images.detach().cpu() if isinstance(images, torch.Tensor) else images, dtype=float)
+    if array.ndim == 4 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 3 or array.shape[0] == 0:
+        raise ValueError(f"images must have shape (K, H, W) or (K, 1, H, W) with K >= 1, got {array.shape}")
+    k, h, w = array.shape
+    n_cols = k if n_cols is None else n_cols
+    check_positive_int("n_cols", n_cols)
+    n_rows = -(-k // n_cols)
+    tiled = np.full((n_rows * (h + 1) - 1, n_cols * (w + 1) - 1), np.nan)
+    for i, image in enumerate(array):
+        r, c = divmod(i, n_cols)
+        tiled[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = image
+    return go.Heatmap(z=compact(tiled), name=name, colorscale="Greys", reversescale=True, zmin=0, zmax=1,
+                      showscale=False, hoverongaps=False, hovertemplate="%{z}<extra>" + name + "</extra>")
