@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from gfe_viz.experiments import DataEfficiencySettings, plot_data_efficiency, read_rows, run_data_efficiency, summarise
+from gfe_viz.experiments import (DataEfficiencySettings, format_summary, plot_data_efficiency, read_rows,
+                                 run_data_efficiency, summarise)
 from gfe_viz.experiments import data_efficiency
 from gfe_viz.experiments.results_io import FIELDS, write_rows
 
@@ -117,6 +118,8 @@ def test_summary_ratio_and_a_target_never_reached():
     strict = summarise(rows, target=0.01)["mnist"]
     assert strict["target_source"] == "given" and strict["methods"]["gfe"]["images"] is None
     assert strict["ratio"] == {}
+    assert "gfe: final val loss 0.0500 after 1,000 images" in format_summary({"mnist": strict})
+    assert "does not reach the target" in format_summary({"mnist": strict})
 
 
 def test_summary_of_a_partial_run_uses_checkpoints_every_seed_reached():

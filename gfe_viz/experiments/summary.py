@@ -99,8 +99,8 @@ def format_summary(summary: dict) -> str:
             text = (f"  {m}: final val loss {info['final_val_loss']:.4f} after {info['final_images_seen']:,} images "
                     f"({_duration(info['final_wall_time'])} of training, seeds {info['seeds']})")
             if goal is not None:
-                text += "; reaches target " + ("never" if info["images"] is None else
-                                                f"at {info['images']:,} images (above at {info['above_at']:,})")
+                text += ("; does not reach the target" if info["images"] is None else
+                         f"; reaches target at {info['images']:,} images (above at {info['above_at']:,})")
             lines.append(text)
         for m, ratio in entry["ratio"].items():
             low, high = entry["ratio_bounds"][m]
