@@ -87,14 +87,10 @@ AMD_MNIST = AMDOptions(dt0=1.0, dt_max=10.0, shrink=0.5, grow=1.1, sigma=1e-5, m
 
 
 def mean_gradient_weights(like: torch.Tensor) -> torch.Tensor:
-    """The (5,) weights w with ``history @ w == numpy.gradient(history).mean()`` row by row, on
-    ``like``'s device and dtype (made once per solve: building a tensor costs as much as an op)."""
+    """The (5,) weights w with ``history @ w == numpy.gradient(history).mean()`` for each row of a
+    (n, 5) history, so the convergence test never leaves the device; on ``like``'s device and
+    dtype, made once per solve (building a tensor costs as much as an op)."""
     return like.new_tensor(_MEAN_GRADIENT_WEIGHTS)
-
-
-def mean_gradient(history: torch.Tensor) -> torch.Tensor:
-    """``numpy.gradient(h).mean()`` for each row of a (n, 5) history, without leaving the device."""
-    return history @ mean_gradient_weights(history)
 
 
 class _Recorder:

@@ -21,10 +21,9 @@ from ..flows import GradientFlow
 from ..models import Autoencoder
 from ..solution import EncodeResult
 from ..training import EncodeSettings
-from .plotting import image_mosaic
 from .interactive import InteractiveView, interactive_view
-from .plotting import compact
 from .landscape import landscape_figure, latent_limits, loss_landscape, sample_path
+from .plotting import compact, image_mosaic
 
 CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
                 "#17becf")
