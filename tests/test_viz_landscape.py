@@ -6,8 +6,9 @@ import torch
 
 from gfe_viz import encode
 from gfe_viz.models import LinearDecoder, MLPDecoder
-from gfe_viz.viz.landscape import (EXCESS_FLOOR, decoded_images, flow_view, landscape_figure, latent_limits,
-                                   loss_landscape, pixels, sample_path, trajectory_animation)
+from gfe_viz.viz.landscape import (EXCESS_FLOOR, PATH_COLORS, decoded_images, flow_view, landscape_heatmap,
+                                   latent_limits, loss_landscape, path_traces, pixels, sample_path,
+                                   trajectory_animation)
 
 
 @pytest.fixture
@@ -74,17 +75,18 @@ def test_sample_path_runs_from_z0_to_the_result(tiny):
         sample_path(result, 3)
 
 
-def test_landscape_figure_has_the_heatmap_and_one_line_per_path(linear):
+def test_landscape_heatmap_and_one_line_per_path(linear):
     decoder, x = linear
     land = loss_landscape(decoder, x, (-2.0, 2.0, -2.0, 2.0), resolution=11, loss="mse")
     paths = {"a": np.array([[0.0, 0.0], [1.0, 1.0]]), "b": np.array([[1.0, 0.0], [0.5, 0.5], [0.2, 0.1]])}
-    figure = landscape_figure(land, paths)
-    assert [trace.type for trace in figure.data] == ["heatmap", "scatter", "scatter", "scatter", "scatter"]
-    assert [trace.name for trace in figure.data] == ["landscape", "a", "a: z0 → z*", "b", "b: z0 → z*"]
-    heat = figure.data[0]
+    traces = [landscape_heatmap(land)] + [trace for k, (name, path) in enumerate(paths.items())
+                                          for trace in path_traces(name, path, PATH_COLORS[k])]
+    assert [trace.type for trace in traces] == ["heatmap", "scatter", "scatter", "scatter", "scatter"]
+    assert [trace.name for trace in traces] == ["landscape", "a", "a: z0 → z*", "b", "b: z0 → z*"]
+    heat = traces[0]
     assert np.allclose(heat.z, np.log10(land.loss - land.loss.min() + EXCESS_FLOOR), rtol=1e-5)
     assert np.allclose(heat.customdata, land.loss, rtol=1e-6)
-    assert list(figure.data[4].x) == pytest.approx([1.0, 0.2]) and list(figure.data[3].y) == pytest.approx([0, .5, .1])
+    assert list(traces[4].x) == pytest.approx([1.0, 0.2]) and list(traces[3].y) == pytest.approx([0, .5, .1])
 
 
 def test_animation_frames_follow_the_path_and_decode_it(tiny):

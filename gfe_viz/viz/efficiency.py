@@ -21,15 +21,13 @@ import torch
 from plotly.subplots import make_subplots
 
 from .._checks import check_positive_int
-from ..experiments.plots import LABELS
+from ..experiments.plots import COLORS, LABELS, curve_label
 from ..experiments.results_io import read_json, read_rows
 from ..experiments.summary import seed_curve
 from ..live_experiment import LiveExperiment
 from .interactive import InteractiveView, interactive_view
 from .plotting import compact, image_mosaic
 
-#: plotly versions of the colours of the command's matplotlib figure
-COLORS = {"ae": "#ff7f0e", "gfe": "#1f77b4", "gfe_full": "#2ca02c"}
 RESULTS_FILE = "results.csv"
 TITLE_WIDTH = 130  #: characters per title line
 
@@ -100,7 +98,7 @@ def loss_curves_figure(rows: list[dict], title: str | None = None) -> go.Figure:
     for i, dataset in enumerate(datasets, start=1):
         for method in dict.fromkeys(r["method"] for r in rows if r["dataset"] == dataset):
             curve = seed_curve(rows, dataset, method)
-            label = f"{LABELS.get(method, method)} ({len(curve.seeds)} seed{'s' * (len(curve.seeds) > 1)})"
+            label = curve_label(method, len(curve.seeds))
             color = COLORS.get(method)
             for col, x in ((1, curve.images_seen), (2, curve.wall_time)):
                 if len(curve.seeds) > 1:

@@ -50,7 +50,7 @@ def loss_landscape(decoder: nn.Module, x: torch.Tensor, limits: tuple[float, flo
 
     ``limits`` is (z1_min, z1_max, z2_min, z2_max). The grid is decoded in one batch.
     """
-    x = _one_target(x)
+    x = one_target(x)
     _check_limits(limits)
     check_positive_int("resolution", resolution)
     _check_latent_2d(decoder)
@@ -100,19 +100,6 @@ def decoded_images(decoder: nn.Module, z: torch.Tensor | np.ndarray, loss: str =
     return _as_images(out).numpy()
 
 
-def landscape_figure(landscape: Landscape, paths: dict[str, np.ndarray] | None = None,
-                     title: str | None = None) -> go.Figure:
-    """The landscape as a heat map of log10 loss, with one line per path (start ○, end ★)."""
-    figure = go.Figure(landscape_heatmap(landscape))
-    for k, (name, path) in enumerate((paths or {}).items()):
-        for trace in path_traces(name, np.asarray(path), PATH_COLORS[k % len(PATH_COLORS)]):
-            figure.add_trace(trace)
-    figure.update_layout(title=title, xaxis_title="z₁", yaxis_title="z₂", width=620, height=520,
-                         legend=dict(orientation="h", y=-0.15))
-    figure.update_yaxes(scaleanchor="x", scaleratio=1)
-    return figure
-
-
 def trajectory_animation(decoder: nn.Module, x: torch.Tensor, landscape: Landscape, t: np.ndarray, path: np.ndarray,
                          n_frames: int = 25, loss: str = "bce", title: str | None = None) -> go.Figure:
     """The path animated on the landscape, beside the decoded image at each frame and the target (0-255 pixels).
@@ -121,7 +108,7 @@ def trajectory_animation(decoder: nn.Module, x: torch.Tensor, landscape: Landsca
     5 target. Each of ``n_frames`` frames (evenly spaced steps of the path, always the first and
     the last) redraws traces 2-4; a play button and a slider drive them.
     """
-    x = _one_target(x)
+    x = one_target(x)
     check_positive_int("n_frames", n_frames)
     path, t = np.asarray(path, dtype=float), np.asarray(t, dtype=float)
     if path.ndim != 2 or path.shape[1] != 2 or path.shape[0] != t.shape[0] or path.shape[0] == 0:
@@ -260,10 +247,11 @@ def _as_images(out: torch.Tensor) -> torch.Tensor:
     return images
 
 
-def _one_target(x: torch.Tensor) -> torch.Tensor:
+def one_target(x: torch.Tensor, what: str = "target") -> torch.Tensor:
+    """``x`` checked to be a finite tensor holding one sample, shape (1, ...)."""
     x = check_tensor("x", x)
     if x.shape[0] != 1:
-        raise ValueError(f"x must hold one target, shape (1, ...), got {tuple(x.shape)}")
+        raise ValueError(f"x must hold one {what}, shape (1, ...), got {tuple(x.shape)}")
     return x
 
 

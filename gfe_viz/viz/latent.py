@@ -22,7 +22,7 @@ from ..models import Autoencoder
 from ..solution import EncodeResult
 from ..training import EncodeSettings
 from .interactive import InteractiveView, interactive_view
-from .landscape import landscape_figure, latent_limits, loss_landscape, sample_path
+from .landscape import landscape_heatmap, latent_limits, loss_landscape, one_target, sample_path
 from .plotting import compact, image_mosaic
 
 CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -156,9 +156,7 @@ def restart_encodings(decoder: nn.Module, x: torch.Tensor, n_restarts: int = 16,
 
     The solves are recorded (``record=True``): ``result.trajectory.z[0]`` holds the starts.
     """
-    x = check_tensor("x", x)
-    if x.shape[0] != 1:
-        raise ValueError(f"x must hold one image, shape (1, ...), got {tuple(x.shape)}")
+    x = one_target(x, "image")
     check_positive_int("n_restarts", n_restarts)
     check_positive("radius", radius)
     generator = torch.Generator().manual_seed(seed)
@@ -221,7 +219,7 @@ def _restarts_figure(landscape, result: EncodeResult, distance: np.ndarray, show
     figure = make_subplots(rows=1, cols=3, column_widths=[0.42, 0.28, 0.30], horizontal_spacing=0.09,
                            subplot_titles=("paths z0 → z* on l(x, D(z)), dark: low", "loss at z* vs distance to the best",
                                            "target, then D(z*), best first"))
-    figure.add_trace(landscape_figure(landscape).data[0].update(showscale=False), 1, 1)
+    figure.add_trace(landscape_heatmap(landscape).update(showscale=False), 1, 1)
     path = np.concatenate([np.vstack([sample_path(result, i)[1], [[np.nan, np.nan]]]) for i in range(len(ends))])
     figure.add_trace(go.Scatter(x=compact(path[:, 0]), y=compact(path[:, 1]), mode="lines", name="paths",
                                 line=dict(color="white", width=1)), 1, 1)
