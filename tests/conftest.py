@@ -25,14 +25,14 @@ def _orthonormal(rows: int, cols: int, generator: torch.Generator) -> torch.Tens
 
 @pytest.fixture
 def linear_problem():
-    """Factory: ``make(d, P, B, seed, s_max=None, bias=True) -> (LinearDecoder, x)`` in float64.
+    """Factory: ``make(d, P, B, s_max=None, bias=True) -> (LinearDecoder, x)`` in float64, seeded.
 
     With ``s_max`` the weight has singular values spread log-uniformly over [1, s_max], so the
     MSE Hessian 2/P W^T W has condition number s_max**2; without it W is Gaussian.
     """
 
-    def make(d: int = 3, P: int = 6, B: int = 4, seed: int = 0, s_max: float | None = None, bias: bool = True):
-        g = torch.Generator().manual_seed(seed)
+    def make(d: int = 3, P: int = 6, B: int = 4, s_max: float | None = None, bias: bool = True):
+        g = torch.Generator().manual_seed(0)
         if s_max is None:
             weight = torch.randn(P, d, generator=g, dtype=torch.float64)
         else:

@@ -29,27 +29,24 @@ def small_data():
     return x, z0
 
 
-def unrolled_loss(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, result) -> torch.Tensor:
-    """The training loss through the recorded solve, differentiable in the decoder parameters:
-    z <- z - dt alpha(t) grad_z l(z; theta) on every accepted attempt, with the schedule held fixed."""
+def unrolled_loss(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, result) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training loss through the recorded solve, differentiable in the decoder parameters, and
+    the final z: z <- z - dt alpha(t) grad_z l(z; theta) on every accepted attempt, with the
+    schedule held fixed."""
     steps = result.steps
     z = z0.clone()
     with torch.enable_grad():
-        return _unroll(flow, x, z, steps)
-
-
-def _unroll(flow, x, z, steps):
-    for k in range(len(steps)):
-        coefficient = torch.where(steps.active[k] & steps.accepted[k],
-                                  steps.dt[k] * flow.alpha_at(torch.nan_to_num(steps.t[k])),
-                                  torch.zeros_like(steps.dt[k]))
-        if not (coefficient != 0).any():
-            continue
-        if not z.requires_grad:
-            z = z.requires_grad_(True)
-        (grad,) = torch.autograd.grad(flow.loss(z, x).sum(), z, create_graph=True)
-        z = z - coefficient.unsqueeze(1) * grad
-    return flow.loss(z, x).mean(), z
+        for k in range(len(steps)):
+            coefficient = torch.where(steps.active[k] & steps.accepted[k],
+                                      steps.dt[k] * flow.alpha_at(torch.nan_to_num(steps.t[k])),
+                                      torch.zeros_like(steps.dt[k]))
+            if not (coefficient != 0).any():
+                continue
+            if not z.requires_grad:
+                z = z.requires_grad_(True)
+            (grad,) = torch.autograd.grad(flow.loss(z, x).sum(), z, create_graph=True)
+            z = z - coefficient.unsqueeze(1) * grad
+        return flow.loss(z, x).mean(), z
 
 
 def _relative(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:

@@ -169,7 +169,7 @@ def test_mean_gradient_weights_give_numpy_gradient_mean(dtype):
 def test_accepted_steps_satisfy_sufficient_decrease_and_rejected_do_not(curved_mlp, acceptance, schedule, sigma):
     decoder, x, z0 = curved_mlp
     tau, opts = 20.0, AMDOptions(sigma=sigma)
-    result = encode(decoder, x, z0=z0, tau=tau, acceptance=acceptance, alpha_schedule=schedule, sigma=sigma,
+    result = encode(decoder, x, z0=z0, tau=tau, acceptance=acceptance, alpha_schedule=schedule, amd=opts,
                     record=True)
     flow = GradientFlow(decoder, loss="bce", alpha_schedule=schedule, tau=tau)
     steps = result.steps
@@ -239,8 +239,7 @@ def test_failure_forces_a_floor_step_and_jumps_time(linear_problem, acceptance):
     decoder, x = linear_problem(B=3)
     opts = AMDOptions(sigma=1.0, shrink=0.5, max_shrinks=3, fail_jump=100.0)  # floor 0.125
     tau = 250.0
-    result = encode(decoder, x, loss="mse", tau=tau, acceptance=acceptance, record=True, **{
-        k: getattr(opts, k) for k in ("sigma", "shrink", "max_shrinks", "fail_jump")})
+    result = encode(decoder, x, loss="mse", tau=tau, acceptance=acceptance, record=True, amd=opts)
     # per cycle: dt 1, 0.5, 0.25, 0.125 rejected, 0.0625 forced; t: 100.0625, 200.125, 300.1875 >= tau
     assert result.stats.forced.tolist() == [3] * 3
     assert result.stats.accepted.tolist() == [3] * 3
@@ -259,12 +258,13 @@ def test_failure_forces_a_floor_step_and_jumps_time(linear_problem, acceptance):
 def test_rejections_shrink_dt_and_acceptances_grow_it_up_to_dt_max(linear_problem):
     # a stable, easy problem: dt grows by 1.1 from dt0 up to the cap and then stays there
     decoder, x = linear_problem(B=2)
-    result = encode(decoder, x, loss="mse", tau=2.0, dt0=0.01, dt_max=0.05, record=True, conv_tol=0.0)
+    opts = AMDOptions(dt0=0.01, dt_max=0.05, conv_tol=0.0)
+    result = encode(decoder, x, loss="mse", tau=2.0, amd=opts, record=True)
     dts = result.steps.dt[:, 0].tolist()
     assert dts[:3] == pytest.approx([0.01, 0.011, 0.0121], rel=1e-12)
     assert max(dts) == pytest.approx(0.05, rel=1e-12)
     assert result.steps.accepted.all()
-    check_step_control(result, AMDOptions(dt0=0.01, dt_max=0.05, conv_tol=0.0), 2.0, batch=False)
+    check_step_control(result, opts, 2.0, batch=False)
 
 
 @pytest.mark.parametrize("acceptance", ["per_sample", "batch"])
@@ -272,7 +272,7 @@ def test_convergence_test_stops_the_solve(curved_mlp, acceptance):
     decoder, x, z0 = curved_mlp
     tau = 30.0
     opts = AMDOptions(conv_tol=1e-6)
-    result = encode(decoder, x, z0=z0, tau=tau, acceptance=acceptance, conv_tol=1e-6, record=True)
+    result = encode(decoder, x, z0=z0, tau=tau, acceptance=acceptance, amd=opts, record=True)
     assert (result.status == int(Status.CONVERGED)).all()
     assert (result.stats.t < tau).all()
     check_step_control(result, opts, tau, batch=acceptance == "batch")
@@ -283,13 +283,11 @@ def test_convergence_test_waits_until_conv_after_tau(linear_problem, acceptance)
     # the loss flattens (|mean gradient| < 1e-3) near t = 4, but the test may only start at t = 10
     decoder, x = linear_problem(B=3)
     tau, opts = 40.0, AMDOptions(conv_tol=1e-3, conv_after=0.25, dt_max=1.0)
-    result = encode(decoder, x, loss="mse", tau=tau, acceptance=acceptance, record=True, conv_tol=1e-3,
-                    conv_after=0.25, dt_max=1.0)
+    result = encode(decoder, x, loss="mse", tau=tau, acceptance=acceptance, record=True, amd=opts)
     assert (result.status == int(Status.CONVERGED)).all()
     assert (result.stats.t >= 0.25 * tau).all() and (result.stats.t < 0.25 * tau + 6.0).all()
     check_step_control(result, opts, tau, batch=acceptance == "batch")
-    early = encode(decoder, x, loss="mse", tau=tau, acceptance=acceptance, conv_tol=1e-3, conv_after=0.0,
-                   dt_max=1.0)
+    early = encode(decoder, x, loss="mse", tau=tau, acceptance=acceptance, amd=opts.replace(conv_after=0.0))
     assert (early.stats.t < 0.25 * tau).all() and (early.status == int(Status.CONVERGED)).all()
 
 
@@ -297,7 +295,8 @@ def test_convergence_test_waits_until_conv_after_tau(linear_problem, acceptance)
 
 def test_batch_mode_one_failing_sample_rejects_the_step_for_all():
     decoder, x = easy_and_stiff()
-    kw = dict(loss=weighted_squares, z0="zeros", tau=0.5, dt0=0.1, dt_max=1.0, record=True)
+    opts = AMDOptions(dt0=0.1, dt_max=1.0)
+    kw = dict(loss=weighted_squares, z0="zeros", tau=0.5, amd=opts, record=True)
     batch = encode(decoder, x, acceptance="batch", **kw)
     steps = batch.steps
     assert steps.active.all()
@@ -308,14 +307,14 @@ def test_batch_mode_one_failing_sample_rejects_the_step_for_all():
     # the easy sample alone would pass the first attempt: it is rejected because of the stiff one
     flow = GradientFlow(decoder, loss=weighted_squares)
     l_prev, l_cand, force, _ = replay_first_order(flow, x, batch)
-    sigma_dtmax = AMDOptions().sigma * 1.0  # sigma * dt_max
+    sigma_dtmax = opts.sigma * opts.dt_max
     easy_passes = (l_prev[:, 0] - l_cand[:, 0]) >= sigma_dtmax * steps.dt[:, 0] * force[:, 0]
     stiff_passes = (l_prev[:, 1] - l_cand[:, 1]) >= sigma_dtmax * steps.dt[:, 1] * force[:, 1]
     assert not steps.accepted[0, 0] and easy_passes[0] and not stiff_passes[0]
     blocked = ~steps.accepted[:, 0] & easy_passes
     assert blocked.sum() >= 10, "many attempts rejected for the easy sample although it passed"
     assert torch.equal(steps.accepted[:, 0], easy_passes & stiff_passes)
-    check_step_control(batch, AMDOptions(dt0=0.1, dt_max=1.0), 0.5, batch=True)
+    check_step_control(batch, opts, 0.5, batch=True)
 
     per_sample = encode(decoder, x, acceptance="per_sample", **kw)
     assert per_sample.steps.accepted[0].tolist() == [True, False]
@@ -323,7 +322,7 @@ def test_batch_mode_one_failing_sample_rejects_the_step_for_all():
     assert per_sample.stats.nfe[0] < per_sample.stats.nfe[1]
     alone = encode(decoder, x[:1], acceptance="batch", **kw)
     assert alone.stats.nfe[0] < batch.stats.nfe[0], "the stiff batch-mate must have cost the easy sample attempts"
-    check_step_control(per_sample, AMDOptions(dt0=0.1, dt_max=1.0), 0.5, batch=False)
+    check_step_control(per_sample, opts, 0.5, batch=False)
 
 
 @pytest.mark.parametrize("order", [1, 2])
