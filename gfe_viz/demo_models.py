@@ -17,7 +17,8 @@ import torch
 
 from .data import load_images
 from .device import torch_threads
-from .models import Autoencoder, MLPDecoder
+from .experiments.results_io import atomic_torch_save
+from .models import initial_model
 from .training import EncodeSettings, History, TrainConfig, Trainer
 
 #: Fast encoding for demos: a short horizon and early convergence, the MNIST AMD settings otherwise.
@@ -46,9 +47,7 @@ def train_demo_model(method: str = "gfe", latent_dim: int = 2, dataset: str = "m
            "config": asdict(config)}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
     path = cache_folder(cache_dir) / f"{method}-{dataset}-d{latent_dim}-{digest}.pt"
-    torch.manual_seed(seed)
-    decoder = MLPDecoder(latent_dim, 784, (1, 28, 28))
-    model = Autoencoder(decoder=decoder) if method == "ae" else decoder
+    model = initial_model(method, latent_dim, seed=seed)
     if use_cache and path.exists():
         saved = torch.load(path, map_location="cpu", weights_only=False)
         model.load_state_dict(saved["model"])
@@ -60,7 +59,5 @@ def train_demo_model(method: str = "gfe", latent_dim: int = 2, dataset: str = "m
         history = trainer.run(n_images, checkpoints=checkpoints, progress=progress)
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "history": asdict(history), "key": key}, tmp)
-        os.replace(tmp, path)
+        atomic_torch_save({"model": model.state_dict(), "history": asdict(history), "key": key}, path)
     return model, history

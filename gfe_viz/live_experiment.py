@@ -20,10 +20,8 @@ from .data import DATASETS, ImageSplits, load_images
 from .demo_models import DEMO_ENCODING
 from .experiments.data_efficiency import DataEfficiencySettings
 from .experiments.results_io import FIELDS
-from .models import Autoencoder, MLPDecoder
+from .models import initial_model
 from .training import EVAL_SEED, METHODS, EncodeSettings, TrainConfig, Trainer
-
-#: The z0 seed of :meth:`Trainer.evaluate`, so that reconstructions match the validation curve.
 
 
 @dataclass
@@ -64,7 +62,6 @@ class LiveExperiment:
     dataset: str
     runs: dict[str, LiveRun]
     val_images: torch.Tensor
-    val_labels: torch.Tensor
     checkpoints: list[int]
 
     def rows(self) -> list[dict]:
@@ -109,16 +106,14 @@ def run_live_experiment(dataset: str = "mnist", methods: tuple[str, ...] = ("ae"
     if splits is None:
         check_choice("dataset", dataset, DATASETS)
         splits = load_images(dataset)
-    val_images, val_labels = splits.val[:n_val], splits.val_labels[:n_val]
-    torch.manual_seed(seed)
-    decoder = MLPDecoder(latent_dim, splits.train[0].numel(), tuple(splits.train.shape[1:]))
-    models = {m: Autoencoder(decoder=decoder) if m == "ae" else copy.deepcopy(decoder) for m in methods}
+    val_images = splits.val[:n_val]
     runs = {}
-    for method, model in models.items():
+    for method in methods:
+        model = initial_model(method, latent_dim, tuple(splits.train.shape[1:]), seed)
         config = TrainConfig(method=method, batch_size=batch_size, seed=seed, encoding=encoding)
         run = runs[method] = LiveRun(Trainer(model, splits.train, val_images, config, device="cpu"))
         run.trainer.run(schedule[-1], checkpoints=schedule, progress=progress, on_checkpoint=_snapshot(run))
-    return LiveExperiment(splits.name, runs, val_images, val_labels, schedule)
+    return LiveExperiment(splits.name, runs, val_images, schedule)
 
 
 def _snapshot(run: LiveRun):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 from torch import nn
@@ -80,3 +81,12 @@ class LinearDecoder(nn.Module):
     def least_squares_latent(self, x: torch.Tensor) -> torch.Tensor:
         """The exact minimiser of ||W z + b - x||^2 for each row of x."""
         return torch.linalg.lstsq(self.weight, (x - self.bias).T).solution.T
+
+
+def initial_model(method: str, latent_dim: int, out_shape: tuple[int, ...] = (1, 28, 28), seed: int = 0) -> nn.Module:
+    """The model a training run of ``method`` starts from: an :class:`MLPDecoder` drawn right after
+    ``torch.manual_seed(seed)``, inside an :class:`Autoencoder` for "ae". Every method started
+    with the same seed therefore starts from the same decoder weights."""
+    torch.manual_seed(seed)
+    decoder = MLPDecoder(latent_dim, math.prod(out_shape), out_shape)
+    return Autoencoder(decoder=decoder) if method == "ae" else decoder

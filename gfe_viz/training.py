@@ -185,29 +185,35 @@ class Trainer:
         self._since_checkpoint = []
 
     def run(self, images: int, checkpoints: Sequence[int] = (), progress: bool = True,
-            on_checkpoint: Callable[["Trainer"], None] | None = None) -> History:
-        """Train until ``images`` images have been seen, checkpointing when passing each of ``checkpoints``.
+            on_checkpoint: Callable[["Trainer"], None] | None = None,
+            on_step: Callable[["Trainer", bool], None] | None = None, desc: str | None = None) -> History:
+        """Train until ``images`` images have been seen, checkpointing after each step that passes
+        one or more of ``checkpoints``.
 
         Checkpoints at or below the images already seen are skipped, so calling ``run`` again on
-        a restored trainer continues the same schedule. ``on_checkpoint`` runs after each one
-        (e.g. to save the state).
+        a restored trainer continues the same schedule. ``on_checkpoint`` runs after each
+        checkpoint (e.g. to save the state); ``on_step(trainer, checkpointed)`` after every step.
+        ``desc`` labels the progress bar (default: the method).
         """
         check_positive_int("images", images)
         pending = sorted(c for c in set(checkpoints) if c > self.images_seen)
         from tqdm.auto import tqdm
 
         bar = tqdm(total=images, initial=min(self.images_seen, images), unit="img", disable=not progress,
-                   desc=self.config.method)
+                   desc=desc or self.config.method)
         try:
             while self.images_seen < images:
                 loss, _ = self.train_step()
                 bar.update(min(self.config.batch_size, images - bar.n))
                 bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-                while pending and self.images_seen >= pending[0]:
-                    pending.pop(0)
+                checkpointed = bool(pending) and self.images_seen >= pending[0]
+                if checkpointed:
+                    pending = [c for c in pending if c > self.images_seen]
                     self.checkpoint()
                     if on_checkpoint is not None:
                         on_checkpoint(self)
+                if on_step is not None:
+                    on_step(self, checkpointed)
         finally:
             bar.close()
         return self.history

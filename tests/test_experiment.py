@@ -176,13 +176,13 @@ def test_tiny_run_writes_the_documented_files(full_run):
     assert "mnist: target validation loss" in (folder / "summary.txt").read_text()
 
 
-def test_methods_start_from_the_same_decoder(tmp_path):
+def test_methods_start_from_the_same_decoder():
     settings = DataEfficiencySettings(images=5, methods=("gfe", "ae"), val_images=5, checkpoints=1, tau=10.0)
     images = data_efficiency._Images(train=torch.rand(20, 1, 28, 28), val=torch.rand(5, 1, 28, 28))
-    gfe, ae = (data_efficiency._trainer(settings, data_efficiency.Unit("mnist", m, 7), images, "cpu", tmp_path)
+    gfe, ae = (data_efficiency._trainer(settings, data_efficiency.Unit("mnist", m, 7), images, "cpu", None)
                for m in ("gfe", "ae"))
     assert all(torch.equal(a, b) for a, b in zip(gfe.model.state_dict().values(), ae.model.decoder.state_dict().values()))
-    other = data_efficiency._trainer(settings, data_efficiency.Unit("mnist", "gfe", 8), images, "cpu", tmp_path)
+    other = data_efficiency._trainer(settings, data_efficiency.Unit("mnist", "gfe", 8), images, "cpu", None)
     assert not torch.equal(other.model.net[0].weight, gfe.model.net[0].weight)
 
 

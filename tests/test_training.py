@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from gfe_viz import AMD_MNIST, Autoencoder, MLPDecoder
+from gfe_viz.models import initial_model
 from gfe_viz.training import METHODS, EncodeSettings, History, TrainConfig, Trainer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -22,9 +23,7 @@ def tiny_images(mnist_splits):
 
 
 def make_trainer(method: str, train, val, seed: int = 0, **config) -> Trainer:
-    torch.manual_seed(seed)
-    decoder = MLPDecoder(2, 784, (1, 28, 28))
-    model = Autoencoder(decoder=decoder) if method == "ae" else decoder
+    model = initial_model(method, 2, (1, 28, 28), seed)
     config.setdefault("batch_size", 8)
     config.setdefault("encoding", FAST_ENCODING)
     return Trainer(model, train, val, TrainConfig(method=method, **config), device="cpu")
@@ -152,3 +151,17 @@ def test_device_is_cuda_when_present_else_cpu_and_overridable():
     assert resolve_device("auto").type == expected and resolve_device(None).type == expected
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+
+
+def test_run_checkpoints_once_per_step_and_reports_every_step(tiny_images):
+    # batch 8: the first step passes both 3 and 5, which must give one checkpoint, not a crash or two
+    train, val = tiny_images
+    trainer = make_trainer("ae", train, val)
+    seen, saved = [], []
+    trainer.run(24, checkpoints=[3, 5, 16, 24], progress=False, on_checkpoint=lambda t: saved.append(t.images_seen),
+                on_step=lambda t, checkpointed: seen.append((t.images_seen, checkpointed)))
+    assert trainer.history.images_seen == saved == [8, 16, 24]
+    assert seen == [(8, True), (16, True), (24, True)]
+    trainer.run(40, checkpoints=[32], progress=False,
+                on_step=lambda t, checkpointed: seen.append((t.images_seen, checkpointed)))
+    assert seen[3:] == [(32, True), (40, False)] and trainer.history.images_seen == [8, 16, 24, 32]

@@ -19,7 +19,6 @@ holds other settings is refused.
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import platform
@@ -35,8 +34,8 @@ from .._checks import check_choice, check_positive, check_positive_int
 from ..amd import AMD_MNIST, AMDOptions
 from ..data import DATASETS, load_images
 from ..device import resolve_device
-from ..models import Autoencoder, MLPDecoder
-from ..training import METHODS, EncodeSettings, Trainer, TrainConfig
+from ..models import initial_model
+from ..training import METHODS, EncodeSettings, History, Trainer, TrainConfig
 from . import results_io
 from .plots import plot_data_efficiency
 from .summary import format_summary, summarise
@@ -172,19 +171,20 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
 
     units = [Unit(d, m, s) for d in settings.datasets for s in settings.seeds for m in settings.methods]
     schedule = settings.schedule()
-    rows = {u.name: _saved_rows(folder, u) for u in units}
+    saved = {u.name: _saved_state(folder, u) for u in units}
+    rows = {u.name: _unit_rows(u, History(**saved[u.name]["history"])) if saved[u.name] else [] for u in units}
     from tqdm.auto import tqdm
 
     todo = [u for u in units if not rows[u.name] or rows[u.name][-1]["images_seen"] < schedule[-1]]
     for unit in tqdm(todo, desc="units", unit="unit", disable=not progress or len(todo) < 2):
         def save(trainer: Trainer, unit=unit) -> None:
             results_io.atomic_torch_save(trainer.state_dict(), _state_path(folder, unit))
-            rows[unit.name] = _unit_rows(unit, trainer)
+            rows[unit.name] = _unit_rows(unit, trainer.history)
             results_io.write_rows(folder / "results.csv", [r for u in units for r in rows[u.name]])
             if on_save is not None:
                 on_save(unit, trainer)
 
-        trainer = _trainer(settings, unit, images[unit.dataset], device, folder)
+        trainer = _trainer(settings, unit, images[unit.dataset], device, saved.pop(unit.name))
         _train(trainer, schedule, save, save_every, progress, desc=unit.name)
 
     all_rows = [r for u in units for r in rows[u.name]]
@@ -201,48 +201,35 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
 
 def _train(trainer: Trainer, schedule: list[int], save, save_every: float, progress: bool, desc: str) -> None:
     """Train to the last checkpoint, evaluating and saving at each one and saving every ``save_every`` s."""
-    from tqdm.auto import tqdm
-
-    pending = [c for c in schedule if c > trainer.images_seen]
     last_save = time.monotonic()
-    with tqdm(total=schedule[-1], initial=trainer.images_seen, desc=desc, unit="img", disable=not progress) as bar:
-        while pending:
-            loss, _ = trainer.train_step()
-            bar.update(trainer.config.batch_size)
-            bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-            due = trainer.images_seen >= pending[0]
-            if due:
-                pending = [c for c in pending if c > trainer.images_seen]
-                trainer.checkpoint()
-            if due or time.monotonic() - last_save >= save_every:
-                save(trainer)
-                last_save = time.monotonic()
+
+    def save_when_due(trainer: Trainer, checkpointed: bool) -> None:
+        nonlocal last_save
+        if checkpointed or time.monotonic() - last_save >= save_every:
+            save(trainer)
+            last_save = time.monotonic()
+
+    trainer.run(schedule[-1], checkpoints=schedule, progress=progress, on_step=save_when_due, desc=desc)
 
 
-def _trainer(settings: DataEfficiencySettings, unit: Unit, images: _Images, device, folder: Path) -> Trainer:
-    """A unit's trainer: the seed's shared initial decoder (a copy inside the AE), restored if saved."""
-    torch.manual_seed(unit.seed)
-    decoder = MLPDecoder(settings.latent_dim, math.prod(IMAGE_SHAPE), IMAGE_SHAPE)
-    model = Autoencoder(decoder=decoder) if unit.method == "ae" else copy.deepcopy(decoder)
+def _trainer(settings: DataEfficiencySettings, unit: Unit, images: _Images, device, state: dict | None) -> Trainer:
+    """A unit's trainer: the seed's shared initial decoder (inside the AE for "ae"), restored from
+    ``state`` when the unit was saved before."""
+    model = initial_model(unit.method, settings.latent_dim, IMAGE_SHAPE, unit.seed)
     trainer = Trainer(model, images.train, images.val, settings.train_config(unit.method, unit.seed), device)
-    path = _state_path(folder, unit)
-    if path.exists():
-        trainer.load_state_dict(torch.load(path, map_location=trainer.device, weights_only=False))
+    if state is not None:
+        trainer.load_state_dict(state)
     return trainer
 
 
-def _unit_rows(unit: Unit, trainer: Trainer) -> list[dict]:
-    return [{"dataset": unit.dataset, "method": unit.method, "seed": unit.seed, **row} for row in trainer.history.rows()]
+def _unit_rows(unit: Unit, history: History) -> list[dict]:
+    return [{"dataset": unit.dataset, "method": unit.method, "seed": unit.seed, **row} for row in history.rows()]
 
 
-def _saved_rows(folder: Path, unit: Unit) -> list[dict]:
+def _saved_state(folder: Path, unit: Unit) -> dict | None:
+    """The unit's last saved trainer state (on the CPU), or None."""
     path = _state_path(folder, unit)
-    if not path.exists():
-        return []
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    history = state["history"]
-    return [{"dataset": unit.dataset, "method": unit.method, "seed": unit.seed, **dict(zip(history, values))}
-            for values in zip(*history.values())]
+    return torch.load(path, map_location="cpu", weights_only=False) if path.exists() else None
 
 
 def _state_path(folder: Path, unit: Unit) -> Path:
