@@ -19,7 +19,7 @@ from torch import nn
 from ._checks import check_positive_int
 from .adjoint import approximate_adjoint_gradient, full_adjoint_gradient
 from .amd import AMD_MNIST, AMDOptions
-from .encode import encode, initial_latents
+from .encode import _latent_dim, encode, initial_latents
 from .flows import GradientFlow
 
 
@@ -70,7 +70,7 @@ def compare_adjoints(decoder: nn.Module, x: torch.Tensor, taus: Sequence[float],
     taus = _horizons(taus)
     check_positive_int("n_entries", n_entries)
     generator = torch.Generator().manual_seed(seed)
-    start = initial_latents(z0, x, getattr(decoder, "latent_dim", None), generator)
+    start = initial_latents(z0, x, _latent_dim(decoder, None), generator)
     params = list(decoder.parameters())
     n_params = sum(p.numel() for p in params)
     keep = torch.randperm(n_params, generator=generator)[:n_entries]
