@@ -81,8 +81,7 @@ def jupyterlab(tmp_path_factory):
     server = JupyterLabServer(root_dir=root, work_dir=work / "server", log_path=ARTIFACTS_DIR / "jupyterlab-server.log")
     try:
         server.start()
-    except RuntimeError as error:
-        server.stop()
+    except RuntimeError as error:  # start() has stopped the server already
         pytest.fail(str(error), pytrace=False)
     try:
         yield server

@@ -154,15 +154,15 @@ class JupyterLabServer:
             if self.process.poll() is not None:
                 return f"the server exited with code {self.process.returncode}"
             try:
-                if self.api("GET", "/api/status", timeout=5) is not None:
-                    return ""
+                self.api("GET", "/api/status", timeout=5)
+                return ""
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 pass
             time.sleep(0.5)
         return f"no answer on {self.base_url}/api/status within {self.startup_timeout:.0f} s"
 
     def api(self, method: str, path: str, timeout: float = 30):
-        """Call the server's REST API with the token; the decoded JSON answer (None if empty)."""
+        """Call the server's REST API with the token; the decoded JSON answer ({} if empty)."""
         request = urllib.request.Request(
             self.base_url + path, method=method, headers={"Authorization": f"token {self.token}"},
             data=b"" if method in ("POST", "PUT", "PATCH") else None,

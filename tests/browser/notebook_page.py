@@ -105,8 +105,6 @@ class SliderResult:
     cell: int
     output: int
     label: str
-    before: str
-    after: str
     key: str
     changed: bool
     seconds: float
@@ -130,8 +128,8 @@ class NotebookRun:
 class NotebookPage:
     """One notebook opened in a Playwright page of a running JupyterLab."""
 
-    def __init__(self, page, server, name: str, root_dir: Path):
-        self.page, self.server, self.name, self.root_dir = page, server, name, root_dir
+    def __init__(self, page, server, name: str):
+        self.page, self.server, self.name, self.root_dir = page, server, name, server.root_dir
         self.run = NotebookRun(name=name)
         page.on("console", self._on_console)
         page.on("pageerror", lambda error: self.run.console_errors.append(f"page error: {error}"))
@@ -266,15 +264,15 @@ class NotebookPage:
                     max: handle.getAttribute('aria-valuemax')};
         }""", [cell, output, n])
 
-    def move_sliders(self, cell: int, output: int, timeout: float, max_sliders: int = 3) -> list[SliderResult]:
+    def move_sliders(self, cell: int, output: int, timeout: float, max_sliders: int = 3) -> None:
         """Step the view's sliders, one at a time, until one of them changes the figure.
 
         Each step focuses the slider's handle and presses ArrowRight (ArrowLeft when it is at its
         maximum), as a user would from the keyboard; the kernel renders again and the view's
         Output shows a new figure. A step counts as a change when the figures' plotly data or
-        layout differ from before within ``timeout`` seconds. At most ``max_sliders`` are tried.
+        layout differ from before within ``timeout`` seconds. At most ``max_sliders`` are tried;
+        each try is added to ``self.run.sliders``.
         """
-        results = []
         for n in range(max_sliders):
             info = self._mark_slider(cell, output, n)
             if info is None:
@@ -294,11 +292,9 @@ class NotebookPage:
                     break
             self._wait_kernel_idle(timeout=max(5.0, timeout - (time.monotonic() - start)))
             label = f"{info['label'] or 'slider ' + str(n)!r} ({info['value']} -> {handle.get_attribute('aria-valuenow')})"
-            results.append(SliderResult(cell, output, label, before, after, key, after != before, time.monotonic() - start))
+            self.run.sliders.append(SliderResult(cell, output, label, key, after != before, time.monotonic() - start))
             if after != before:
                 break
-        self.run.sliders.extend(results)
-        return results
 
     # -- screenshot ---------------------------------------------------------------------------
     def screenshot(self, path: Path, max_height: int = 12000) -> None:
@@ -364,9 +360,9 @@ def find_problems(run: NotebookRun) -> list[str]:
             if out.get("output_type") == "error":
                 first_error = i if first_error is None else first_error
                 problems.append(f"{where(i)}: error output {out.get('ename')}: {str(out.get('evalue'))[:300]}")
+        kernel_error = any(o.get("output_type") == "error" for o in saved_outputs)  # reported above
         for out in cell["outputs"]:
             text = out["text"]
-            kernel_error = any(o.get("output_type") == "error" for o in saved_outputs)  # reported above
             if out["mime"] == "application/vnd.jupyter.stderr" and ERROR_TEXT.search(text) and not kernel_error:
                 last = [line for line in text.splitlines() if line.strip()][-1:]
                 problems.append(f"{where(i)}: an error is shown{' inside a widget Output' if out['nested'] else ''}: "

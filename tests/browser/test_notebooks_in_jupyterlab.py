@@ -53,7 +53,7 @@ def _shown(path) -> str:
 def test_notebook_runs_and_renders_in_jupyterlab(notebook, browser, jupyterlab):
     """Run one notebook through JupyterLab's UI and check what the page shows (see module docstring)."""
     page = browser.new_page(viewport=VIEWPORT)
-    nb = NotebookPage(page, jupyterlab, notebook, jupyterlab.root_dir)
+    nb = NotebookPage(page, jupyterlab, notebook)
     screenshot = ARTIFACTS_DIR / f"{notebook.removesuffix('.ipynb')}.png"
     driver_errors: list[str] = []
     try:
