@@ -342,9 +342,9 @@ def fake_runs(loss, condition, full_cluster):
     n = len(loss)
     counts = np.zeros((1, n, 1, 2, 2), dtype=int)
     counts[0, np.asarray(full_cluster), 0, 0, 0] = 5
-    return ReLUNetRuns(seeds=np.arange(n), depth=1, times=np.array([1.0]), loss=np.array([loss]),
+    return ReLUNetRuns(seeds=np.arange(n), times=np.array([1.0]), loss=np.array([loss]),
                        counts=counts, condition=np.array(condition, dtype=float).reshape(1, n, 1),
-                       nc1=np.zeros((1, n, 1)), class_sizes=np.array([5, 5]))
+                       class_sizes=np.array([5, 5]))
 
 
 def test_classify_runs_and_outcome_fractions():
@@ -365,8 +365,8 @@ def test_loss_rate_segments_and_trends():
     counts[3:, 0, 0, 0, 0] = 5  # run 0: count rises at t = 3, and the loss decays faster afterwards
     loss = np.stack([np.exp(-np.concatenate([np.arange(4) * 0.1, 0.3 + np.arange(1, 3) * 0.5])),
                      np.full(6, 0.2)], 1)
-    runs = ReLUNetRuns(seeds=np.arange(2), depth=1, times=times, loss=loss, counts=counts,
-                       condition=np.ones((6, 2, 1)), nc1=np.zeros((6, 2, 1)), class_sizes=np.array([5, 5]))
+    runs = ReLUNetRuns(seeds=np.arange(2), times=times, loss=loss, counts=counts,
+                       condition=np.ones((6, 2, 1)), class_sizes=np.array([5, 5]))
     segments = loss_rate_segments(runs, 0)
     assert segments.counts.tolist() == [0, 5] and np.allclose(segments.rates, [0.1, 0.5])
     trends = truncation_trends(runs, ["truncation-driven collapse", "stalled"])

@@ -178,10 +178,17 @@ def aligned_rate_segments(run: AlignedRun, layer: int, coordinate: int) -> RateS
     """
     beta = run.thresholds[:, layer, coordinate]
     d = run.d[:, layer, coordinate]
-    cluster = int(run.counts[-1, layer, coordinate].argmax())
-    distance = np.abs(beta - run.targets[:, cluster, coordinate])
+    distance, total_counts = threshold_distance(run, layer, coordinate)
     metric = (1 + beta ** 2) / d ** 2 * run.output_metric[coordinate]
-    return segment_rates(run.times, distance, run.counts[:, layer, coordinate].sum(-1), metric)
+    return segment_rates(run.times, distance, total_counts, metric)
+
+
+def threshold_distance(run: AlignedRun, layer: int, coordinate: int) -> tuple[np.ndarray, np.ndarray]:
+    """|beta - y~_j| (T,) for one threshold and the cluster j it truncates most at the end, and the
+    threshold's total truncation count (T,), whose jumps are the events."""
+    cluster = int(run.counts[-1, layer, coordinate].argmax())
+    distance = np.abs(run.thresholds[:, layer, coordinate] - run.targets[:, cluster, coordinate])
+    return distance, run.counts[:, layer, coordinate].sum(-1)
 
 
 def truncated_mean_target(run: AlignedRun, layer: int, coordinate: int) -> np.ndarray:
@@ -203,16 +210,14 @@ class ReLUNetRuns:
     """E4: S ordinary ReLU networks (one per seed) trained on the same data, recorded at T times.
 
     ``loss`` (T, S); ``counts`` (T, S, L, Q, K); ``condition`` (T, S, L): condition numbers of the
-    cumulative weights W^(l); ``nc1`` (T, S, L) at every hidden layer.
+    cumulative weights W^(l).
     """
 
     seeds: np.ndarray
-    depth: int
     times: np.ndarray
     loss: np.ndarray
     counts: np.ndarray
     condition: np.ndarray
-    nc1: np.ndarray
     class_sizes: np.ndarray
 
 
@@ -249,7 +254,7 @@ def train_relu_networks(x: torch.Tensor, labels: torch.Tensor, depth: int, seeds
     optimiser = torch.optim.SGD(weights + biases, lr=step)
     n_steps = int(round(t_end / step))
     record_steps = set(np.linspace(0, n_steps, n_records).round().astype(int).tolist())
-    history = {key: [] for key in ("loss", "counts", "condition", "nc1")}
+    history = {key: [] for key in ("loss", "counts", "condition")}
     with torch_threads(1):
         for i in range(n_steps + 1):
             optimiser.zero_grad()
@@ -261,12 +266,11 @@ def train_relu_networks(x: torch.Tensor, labels: torch.Tensor, depth: int, seeds
                     history["loss"].append(per_network.clone())
                     history["counts"].append(truncation_counts(forward.pre_activations, labels, n_classes))
                     history["condition"].append(torch.stack([torch.linalg.cond(w) for w in cumulative_weights], -1))
-                    history["nc1"].append(torch.stack([nc1(h, labels, n_classes) for h in forward.hidden], -1))
             if i < n_steps:
                 per_network.sum().backward()
                 optimiser.step()
     arrays = {key: torch.stack(values).numpy() for key, values in history.items()}
-    return ReLUNetRuns(seeds=np.array(list(seeds)), depth=depth, times=step * np.array(sorted(record_steps)),
+    return ReLUNetRuns(seeds=np.array(list(seeds)), times=step * np.array(sorted(record_steps)),
                        class_sizes=torch.bincount(labels, minlength=n_classes).numpy(), **arrays)
 
 
@@ -308,8 +312,12 @@ def loss_rate_segments(runs: ReLUNetRuns, index: int) -> RateSegments:
     """
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(runs.seeds):
         raise ValueError(f"index must be an integer in [0, {len(runs.seeds) - 1}], got {index!r}")
-    total_counts = runs.counts[:, index].reshape(len(runs.times), -1).sum(-1)
-    return segment_rates(runs.times, runs.loss[:, index], total_counts)
+    return segment_rates(runs.times, runs.loss[:, index], _total_counts(runs, index))
+
+
+def _total_counts(runs: ReLUNetRuns, index: int) -> np.ndarray:
+    """Run ``index``'s truncation count summed over layers, neurons and classes, (T,)."""
+    return runs.counts[:, index].reshape(len(runs.times), -1).sum(-1)
 
 
 def truncation_trends(runs: ReLUNetRuns, outcomes: Sequence[str]) -> dict[str, float]:
@@ -321,8 +329,7 @@ def truncation_trends(runs: ReLUNetRuns, outcomes: Sequence[str]) -> dict[str, f
     for index, outcome in enumerate(outcomes):
         if outcome != "truncation-driven collapse":
             continue
-        total_counts = runs.counts[:, index].reshape(len(runs.times), -1).sum(-1)
-        monotone.append(bool((np.diff(total_counts) >= 0).all()))
+        monotone.append(bool((np.diff(_total_counts(runs, index)) >= 0).all()))
         segments = loss_rate_segments(runs, index)
         spread = len(segments.counts) >= 2 and np.ptp(segments.counts) > 0 and np.ptp(segments.rates) > 0
         rising.append(bool(spread and np.corrcoef(segments.counts, segments.rates)[0, 1] > 0))

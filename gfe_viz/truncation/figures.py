@@ -8,7 +8,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .experiments import AlignedRun, ReLUNetRuns, ThresholdODERun, loss_rate_segments, truncated_mean_target
+from .experiments import (AlignedRun, ReLUNetRuns, ThresholdODERun, loss_rate_segments, threshold_distance,
+                          truncated_mean_target)
 from .threshold_ode import RateSegments
 
 CLUSTER_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
@@ -130,9 +131,8 @@ def truncation_history_figure(run: AlignedRun) -> go.Figure:
                     figure.add_trace(go.Scatter(x=run.times, y=counts, mode="lines", line_shape="hv",
                                                 line=dict(color=colour, dash=LAYER_DASHES[j % len(LAYER_DASHES)]),
                                                 name=f"n(layer {layer + 1}, x{q + 1}, cluster {j})"), row=1, col=1)
-            cluster = int(run.counts[-1, layer, q].argmax())
-            distance = np.abs(run.thresholds[:, layer, q] - run.targets[:, cluster, q])
-            events = np.flatnonzero(np.diff(run.counts[:, layer, q].sum(-1))) + 1
+            distance, total_counts = threshold_distance(run, layer, q)
+            events = np.flatnonzero(np.diff(total_counts)) + 1
             figure.add_trace(go.Scatter(x=run.times, y=distance, mode="lines", line=dict(color=colour),
                                         name=f"|beta - y~|, layer {layer + 1}, x{q + 1}"), row=2, col=1)
             figure.add_trace(go.Scatter(x=run.times[events], y=distance[events], mode="markers", showlegend=False,

@@ -78,8 +78,7 @@ def truncation_map(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) ->
     It is the identity on the cone {W x + b >= 0} and projects the other points onto its faces.
     """
     check_tensor("x", x, min_dim=2)
-    activation = torch.relu(x @ weight.mT + bias.unsqueeze(-2))
-    return torch.linalg.solve(weight, (activation - bias.unsqueeze(-2)).mT).mT
+    return to_input_space(torch.relu(x @ weight.mT + bias.unsqueeze(-2)), weight, bias)
 
 
 def iterated_truncation(x: torch.Tensor, weights: Sequence[torch.Tensor],
