@@ -9,7 +9,8 @@ dt *= shrink; once dt falls below shrink**max_shrinks the next step is taken any
 fail_jump. After an acceptance dt = min(max(dt0, grow * dt), dt_max). Once t >= conv_after * tau
 the loss of each accepted step is recorded, and the solve stops when the mean of
 ``numpy.gradient`` over the last 5 recorded values is below conv_tol in absolute value;
-otherwise it stops at t >= tau.
+otherwise it stops at t >= tau. A sample still integrating after ``max_attempts`` attempts stops
+with status ``step_limit`` (a huge tau would otherwise run for billions of steps).
 
 ``acceptance="batch"`` reproduces the reference: one dt, a step accepted only when every sample
 passes, the batch-mean loss in the convergence test. ``acceptance="per_sample"`` gives every
@@ -51,6 +52,7 @@ class AMDOptions:
     conv_tol: float = 1e-9  #: convergence threshold on the mean loss gradient
     conv_after: float = 0.1  #: fraction of tau after which the convergence test runs
     fail_jump: float = 100.0  #: time jump taken on failure
+    max_attempts: int = 100_000  #: attempts after which the samples still integrating stop as ``step_limit``
 
     def __post_init__(self):
         check_positive("dt0", self.dt0)
@@ -68,6 +70,8 @@ class AMDOptions:
         if not isinstance(self.conv_after, (int, float)) or not 0 <= self.conv_after <= 1:
             raise ValueError(f"conv_after must be in [0, 1], got {self.conv_after!r}")
         check_non_negative("fail_jump", self.fail_jump)
+        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be a positive integer, got {self.max_attempts!r}")
 
     @property
     def dt_floor(self) -> float:
@@ -172,8 +176,8 @@ def solve_amd(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float,
             if bool(done.any()):  # the one host synchronisation per attempt
                 fin, keep = done, ~done
                 status = torch.where(stop_nonfinite, int(Status.NON_FINITE), torch.where(
-                    converged, int(Status.CONVERGED),
-                    torch.where(last_forced, int(Status.STEP_UNDERFLOW), int(Status.REACHED_TAU))))
+                    converged, int(Status.CONVERGED), torch.where(t < tau, int(Status.STEP_LIMIT), torch.where(
+                        last_forced, int(Status.STEP_UNDERFLOW), int(Status.REACHED_TAU)))))
                 fin_idx = idx[fin]
                 for name, value in (("state", state), ("loss", loss), ("status", status), ("accepted", n_accepted),
                                     ("forced", n_forced), ("t", t)):
@@ -223,6 +227,8 @@ def solve_amd(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float,
             n_history += push
             converged = (n_history >= CONV_WINDOW) & ((history @ slope_weights).abs() < opts.conv_tol)
             done = stop_nonfinite | converged | (t >= tau)
+            if attempt >= opts.max_attempts:
+                done = torch.ones_like(done)
 
     nfe = out["nfe"]
     stats = SolverStats(nfe=nfe, accepted=out["accepted"], rejected=nfe - 1 - out["accepted"], t=out["t"],

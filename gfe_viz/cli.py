@@ -45,6 +45,7 @@ def _positive_float(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     from .experiments.data_efficiency import AMD_PRESETS, DataEfficiencySettings as S
+    from .presets import ENCODERS
 
     parser = argparse.ArgumentParser(prog=PROG, description="Gradient Flow Encoding: experiments from the command line.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -74,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--acceptance", choices=ACCEPTANCE_MODES, default=S.acceptance, help="AMD step acceptance")
     p.add_argument("--order", type=int, choices=(1, 2), default=S.order, help="GFE flow order")
     p.add_argument("--lr", type=_positive_float, default=S.lr, help="RMSprop learning rate")
+    p.add_argument("--encoder", choices=sorted(ENCODERS), default=S.encoder,
+                   help="GFE's training encoder: paper (--amd, --acceptance, --order) or fast (gfe_viz.TRAINING_FAST, "
+                        "about 10x fewer decoder evaluations); validation always encodes with the paper's settings")
     p.add_argument("--target", type=_positive_float, default=None,
                    help="validation loss the summary measures; unset: the AE's final loss")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -105,7 +109,7 @@ def _data_efficiency(args: argparse.Namespace, command: str) -> int:
             datasets=tuple(args.datasets), images=args.images, batch_size=args.batch_size, latent_dim=args.latent_dim,
             methods=tuple(args.methods), seeds=tuple(args.seeds), val_images=args.val_images,
             checkpoints=args.checkpoints, tau=args.tau, amd=args.amd, acceptance=args.acceptance, order=args.order,
-            lr=args.lr)
+            lr=args.lr, encoder=args.encoder)
         if args.threads is not None:
             torch.set_num_threads(args.threads)
         output = run_data_efficiency(settings, args.out, data_root=args.data_root, device=args.device,

@@ -23,7 +23,7 @@ def encode(decoder: nn.Module, x: torch.Tensor, solver: str = "amd", order: int 
            loss: str | LossFn = "bce", z0: str | torch.Tensor = "zeros", tau: float = 1e4, record: bool = False, *,
            alpha: float = 1.0, alpha_schedule: str = "constant", amd: AMDOptions | None = None,
            latent_dim: int | None = None, generator: torch.Generator | None = None, progress=None,
-           **options) -> EncodeResult:
+           gradient: str = "autograd", **options) -> EncodeResult:
     """Find each sample's latent z* by integrating the gradient flow of l(x, D(z)) from z0 to tau.
 
     Arguments:
@@ -42,8 +42,11 @@ def encode(decoder: nn.Module, x: torch.Tensor, solver: str = "amd", order: int 
         latent_dim: needed only when z0 is a name and the decoder has no ``latent_dim`` attribute
             and does not start with an ``nn.Linear``.
         progress: AMD only: a callable receiving the number of finished samples.
+        gradient: ``"autograd"``, ``"fused"`` (hand-written loss and latent gradient for an MLP
+            decoder with the BCE or MSE loss, about a third cheaper per evaluation at small batch)
+            or ``"auto"`` (fused where it applies); see :class:`GradientFlow`.
         **options: AMD fields (dt0, dt_max, shrink, grow, sigma, max_shrinks, conv_tol, conv_after,
-            fail_jump) or the classical solvers' dt, rtol, atol, n_save.
+            fail_jump, max_attempts) or the classical solvers' dt, rtol, atol, n_save.
 
     Returns:
         An :class:`EncodeResult` with ``z``, ``loss``, ``status``, ``stats`` and, when recorded,
@@ -53,7 +56,8 @@ def encode(decoder: nn.Module, x: torch.Tensor, solver: str = "amd", order: int 
     check_choice("acceptance", acceptance, ACCEPTANCE_MODES)
     check_positive("tau", tau)
     x = check_tensor("x", x)
-    flow = GradientFlow(decoder, loss=loss, order=order, alpha=alpha, alpha_schedule=alpha_schedule, tau=tau)
+    flow = GradientFlow(decoder, loss=loss, order=order, alpha=alpha, alpha_schedule=alpha_schedule, tau=tau,
+                        gradient=gradient)
     start = initial_latents(z0, x, _latent_dim(decoder, latent_dim), generator)
     _check_dtypes(decoder, x)
     if solver == "amd":

@@ -18,10 +18,12 @@ import torch
 from torch import nn
 
 from ._checks import check_choice, check_positive
+from .fused_gradient import FUSED_LOSSES, fused_layers, fused_loss_and_grad
 from .losses import LossFn, get_loss
 
 DAMPING_EPS = 1e-5
 ALPHA_SCHEDULES = ("constant", "exponential")
+GRADIENTS = ("autograd", "fused", "auto")
 
 
 class GradientFlow:
@@ -34,10 +36,13 @@ class GradientFlow:
         alpha: the flow's rate constant.
         alpha_schedule: ``"constant"`` or ``"exponential"`` (alpha * exp(-2 t / tau)).
         tau: the integration horizon, used by the exponential schedule.
+        gradient: how ``loss_and_grad`` differentiates: ``"autograd"``, ``"fused"`` (the
+            hand-written pass of :mod:`gfe_viz.fused_gradient`, for an MLP decoder with a built-in
+            loss) or ``"auto"`` (fused where it applies, autograd otherwise).
     """
 
     def __init__(self, decoder: nn.Module, loss: str | LossFn = "bce", order: int = 1, alpha: float = 1.0,
-                 alpha_schedule: str = "constant", tau: float = 1e4):
+                 alpha_schedule: str = "constant", tau: float = 1e4, gradient: str = "autograd"):
         if not isinstance(decoder, nn.Module):
             raise TypeError(f"decoder must be a torch.nn.Module, got {type(decoder).__name__}")
         if order not in (1, 2):
@@ -45,8 +50,16 @@ class GradientFlow:
         check_positive("alpha", alpha)
         check_choice("alpha_schedule", alpha_schedule, ALPHA_SCHEDULES)
         check_positive("tau", tau)
+        check_choice("gradient", gradient, GRADIENTS)
         self.decoder = decoder
         self.loss_fn = get_loss(loss)
+        self.loss_name = loss if isinstance(loss, str) else None
+        self.gradient = gradient
+        self._fused = fused_layers(decoder) if gradient != "autograd" and self.loss_name in FUSED_LOSSES else None
+        if gradient == "fused" and self._fused is None:
+            raise ValueError(f"gradient='fused' needs an MLP decoder (Linear layers with ELU between them in "
+                             f"decoder.net) and loss 'bce' or 'mse', got {type(decoder).__name__} with loss {loss!r}; "
+                             f"use gradient='auto' to fall back to autograd")
         self.order = order
         self.alpha = float(alpha)
         self.decay_rate = 2.0 / tau if alpha_schedule == "exponential" else 0.0
@@ -67,6 +80,8 @@ class GradientFlow:
 
     def loss_and_grad(self, z: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-sample loss (n,) and its gradient in z (n, d): one decoder forward and backward."""
+        if self._fused is not None:
+            return fused_loss_and_grad(self._fused, self.loss_name, z, x)
         with torch.enable_grad():
             z = z.detach().requires_grad_(True)
             loss = self.loss(z, x)

@@ -15,6 +15,7 @@ class Status(enum.IntEnum):
     REACHED_TAU = 1  #: integrated up to the horizon tau
     STEP_UNDERFLOW = 2  #: reached tau through a forced step: dt fell below its floor on the last step
     NON_FINITE = 3  #: the flow produced NaN or inf; z is the last finite state
+    STEP_LIMIT = 4  #: stopped by the solver's step limit before converging or reaching tau
 
 
 @dataclass

@@ -35,6 +35,7 @@ from ..amd import AMD_MNIST, AMDOptions
 from ..data import DATASETS, load_images
 from ..device import resolve_device
 from ..models import initial_model
+from ..presets import ENCODERS, TRAINING_FAST
 from ..training import METHODS, EncodeSettings, History, Trainer, TrainConfig
 from . import results_io
 from .plots import plot_data_efficiency
@@ -62,6 +63,9 @@ class DataEfficiencySettings:
     acceptance: str = "per_sample"
     order: int = 1
     lr: float = 5e-4
+    #: GFE's training encoder: "paper" (tau, amd, acceptance and order above) or "fast"
+    #: (:data:`gfe_viz.TRAINING_FAST` with this tau); validation always encodes with the paper's
+    encoder: str = "paper"
 
     def __post_init__(self):
         for name, choices in (("datasets", DATASETS), ("methods", METHODS)):
@@ -80,14 +84,19 @@ class DataEfficiencySettings:
         if self.images < self.batch_size:
             raise ValueError(f"images must be >= batch_size={self.batch_size}, got {self.images}")
         check_choice("amd", self.amd, AMD_PRESETS)
+        check_choice("encoder", self.encoder, ENCODERS)
         check_positive("tau", self.tau)
         check_positive("lr", self.lr)
         for method in self.methods:
             self.train_config(method, self.seeds[0])  # raises on an invalid combination (gfe_full with order 2)
 
     def train_config(self, method: str, seed: int) -> TrainConfig:
-        encoding = EncodeSettings(order=self.order, acceptance=self.acceptance, tau=self.tau, amd=AMD_PRESETS[self.amd])
-        return TrainConfig(method=method, batch_size=self.batch_size, lr=self.lr, seed=seed, encoding=encoding)
+        paper = EncodeSettings(order=self.order, acceptance=self.acceptance, tau=self.tau, amd=AMD_PRESETS[self.amd])
+        if self.encoder == "paper":
+            return TrainConfig(method=method, batch_size=self.batch_size, lr=self.lr, seed=seed, encoding=paper)
+        fast = EncodeSettings(tau=self.tau, **TRAINING_FAST)
+        return TrainConfig(method=method, batch_size=self.batch_size, lr=self.lr, seed=seed, encoding=fast,
+                           eval_encoding=paper)
 
     def schedule(self) -> list[int]:
         """Checkpoints: ``checkpoints`` log-spaced image counts from one batch to ``images``, each
@@ -106,6 +115,8 @@ class DataEfficiencySettings:
                  amd_options=asdict(AMD_PRESETS[self.amd]), train_images="load_images(dataset).train",
                  val_set=f"first {self.val_images} test images",
                  z0=self.train_config(self.methods[0], self.seeds[0]).encoding.z0)
+        if self.encoder == "fast":
+            d["training_encoder"] = {**TRAINING_FAST, "amd": asdict(TRAINING_FAST["amd"])}
         return d
 
 

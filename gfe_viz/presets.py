@@ -1,0 +1,39 @@
+"""Named encoders for training: the paper's settings and the fast training preset.
+
+Each preset is a dict of keyword arguments for :func:`gfe_viz.encode` (never ``z0``, ``loss`` or
+``tau``, which belong to the problem), so ``encode(decoder, x, z0=z0, tau=1e4, **TRAINING_FAST)``
+is the encoder that fast training uses.
+
+``TRAINING_FAST`` takes fewer and cheaper decoder evaluations for the same decoder quality:
+
+- longer steps: dt starts at 30 and may grow (by 1.5 per accepted step) to 300 instead of 1 to
+  10. The first-order flow of the per-pixel-mean loss is far from its stability limit at dt = 10,
+  and the sufficient-decrease test still rejects any step that does not lower the loss;
+- the same stopping point: sigma and the convergence threshold are scaled with dt_max (x 1/30
+  and x 30), so the acceptance test asks for the same decrease per unit of time and the
+  convergence test stops at the same gradient size (a loss change of 1e-5 per dt = 10 is one of
+  3e-4 per dt = 300);
+- batch acceptance: one dt for the batch, the cheapest loop per attempt;
+- the hand-written loss and latent gradient of :mod:`gfe_viz.fused_gradient` where the decoder is
+  an MLP with a built-in loss (autograd otherwise).
+
+Validation always encodes with the paper's settings, so a decoder trained fast is judged by the
+same yardstick (README, "Fast training"; ``results/fast-vs-paper``).
+"""
+
+from __future__ import annotations
+
+from .amd import AMD_MNIST
+
+#: The authors' encoder: first order, AMD with their MNIST settings, every sample on its own.
+TRAINING_PAPER = {"solver": "amd", "order": 1, "acceptance": "per_sample", "amd": AMD_MNIST}
+
+#: AMD settings of the fast preset: longer steps with the paper's decrease and stopping rules scaled to them.
+AMD_FAST = AMD_MNIST.replace(dt0=30.0, dt_max=300.0, grow=1.5, sigma=AMD_MNIST.sigma / 30,
+                             conv_tol=AMD_MNIST.conv_tol * 30)
+
+#: The fast training preset (see the module docstring).
+TRAINING_FAST = {"solver": "amd", "order": 1, "acceptance": "batch", "amd": AMD_FAST, "gradient": "auto"}
+
+#: The encoders ``gfe-viz data-efficiency --encoder`` trains with.
+ENCODERS = {"paper": TRAINING_PAPER, "fast": TRAINING_FAST}
