@@ -45,6 +45,7 @@ def _positive_float(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     from .experiments.data_efficiency import AMD_PRESETS, DataEfficiencySettings as S
+    from .experiments.executors import EXECUTORS
     from .presets import ENCODERS
 
     parser = argparse.ArgumentParser(prog=PROG, description="Gradient Flow Encoding: experiments from the command line.")
@@ -86,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", default=None, help="data folder; unset: $GFE_DATA_DIR, else the user cache")
     p.add_argument("--save-every", type=_positive_float, default=300.0,
                    help="seconds between saves of the training state, besides each checkpoint")
+    p.add_argument("--jobs", type=_positive_int, default=1,
+                   help="units (dataset x method x seed) trained at once, each a process on one torch thread")
+    p.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="local: processes on this machine; slurm: a job array through submitit "
+                        "(pip install 'gfe-viz[cluster]'), --jobs tasks at once")
+    p.add_argument("--status", action="store_true",
+                   help="print how far each unit of the run in --out is, and exit without training")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(handler=_data_efficiency, error=p.error)
     return parser
@@ -102,8 +110,14 @@ def _data_efficiency(args: argparse.Namespace, command: str) -> int:
     """Settings or data errors exit like argument errors (status 2, nothing written)."""
     import torch
 
-    from .experiments.data_efficiency import DataEfficiencySettings, run_data_efficiency
+    from .experiments.data_efficiency import DataEfficiencySettings, format_status, run_data_efficiency, run_status
 
+    if args.status:
+        try:
+            print(format_status(run_status(args.out)), end="")
+        except (ValueError, OSError) as exc:
+            args.error(str(exc))
+        return 0
     try:
         settings = DataEfficiencySettings(
             datasets=tuple(args.datasets), images=args.images, batch_size=args.batch_size, latent_dim=args.latent_dim,
@@ -114,7 +128,7 @@ def _data_efficiency(args: argparse.Namespace, command: str) -> int:
             torch.set_num_threads(args.threads)
         output = run_data_efficiency(settings, args.out, data_root=args.data_root, device=args.device,
                                      command=command, target=args.target, progress=not args.no_progress,
-                                     save_every=args.save_every)
+                                     save_every=args.save_every, jobs=args.jobs, executor=args.executor)
     except (ValueError, OSError) as exc:
         args.error(str(exc))
     print((output.folder / "summary.txt").read_text(encoding="utf-8"), end="")

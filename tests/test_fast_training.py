@@ -74,9 +74,9 @@ def test_presets_are_encode_keywords_without_the_problem():
         assert not {"z0", "loss", "tau", "x", "decoder"} & set(preset)
     assert TRAINING_PAPER["amd"] == AMD_MNIST and TRAINING_PAPER["acceptance"] == "per_sample"
     fast = TRAINING_FAST["amd"]
-    # the decrease test per unit time and the stopping gradient are the paper's, scaled to the longer steps
+    # the decrease test per unit time is the paper's; the loss change per unit time that stops is smaller
     assert fast.sigma * fast.dt_max == pytest.approx(AMD_MNIST.sigma * AMD_MNIST.dt_max)
-    assert fast.conv_tol / fast.dt_max == pytest.approx(AMD_MNIST.conv_tol / AMD_MNIST.dt_max)
+    assert fast.conv_tol / fast.dt_max < AMD_MNIST.conv_tol / AMD_MNIST.dt_max
 
 
 def test_fast_preset_reaches_the_least_squares_latent(linear_problem):

@@ -38,6 +38,7 @@ from ..models import initial_model
 from ..presets import ENCODERS, TRAINING_FAST
 from ..training import METHODS, EncodeSettings, History, Trainer, TrainConfig
 from . import results_io
+from .executors import EXECUTORS, run_jobs
 from .plots import plot_data_efficiency
 from .summary import format_summary, summarise
 
@@ -153,7 +154,8 @@ class RunOutput:
 def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike, data_root=None,
                         device: str | torch.device | None = "auto", command: str | None = None,
                         target: float | None = None, progress: bool = True, save_every: float = 300.0,
-                        on_save: Callable[[Unit, Trainer], None] | None = None) -> RunOutput:
+                        on_save: Callable[[Unit, Trainer], None] | None = None, jobs: int = 1,
+                        executor: str = "local", cluster: str | None = None) -> RunOutput:
     """Run (or continue) the experiment into the folder ``out``; see the module docstring.
 
     Arguments:
@@ -165,18 +167,28 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
         target: the validation loss of the summary, default the AE's final loss.
         progress: show tqdm bars with ETA.
         save_every: seconds of work between saves of a unit's state besides its checkpoints.
-        on_save: called after each save (e.g. to stop a test run part-way).
+        on_save: called after each save (e.g. to stop a test run part-way); in-process runs only.
+        jobs: how many units train at once, each in its own process on one torch thread.
+        executor: ``"local"`` (processes on this machine) or ``"slurm"`` (a job array through
+            submitit, logs in ``out/submitit``); see :mod:`gfe_viz.experiments.executors`.
+        cluster: submitit's cluster name; ``"local"`` runs the slurm path on this machine.
 
     Returns:
         A :class:`RunOutput`. Bad input raises before anything is written.
     """
     check_positive("save_every", save_every)
+    check_positive_int("jobs", jobs)
+    check_choice("executor", executor, EXECUTORS)
     if target is not None:
         check_positive("target", target)
+    if on_save is not None and (jobs > 1 or executor != "local"):
+        raise ValueError(f"on_save needs the units to run in this process (jobs=1, executor='local'), "
+                         f"got jobs={jobs}, executor={executor!r}")
     device = resolve_device(device)
     folder = Path(out)
     _check_folder(folder, settings)
-    images = {d: _load(d, data_root, settings.val_images) for d in settings.datasets}
+    in_process = jobs == 1 and executor == "local"
+    images = {d: _load(d, data_root, settings.val_images) for d in settings.datasets} if in_process else {}
     (folder / "checkpoints").mkdir(parents=True, exist_ok=True)
     _record_invocation(folder, settings, command, device)
 
@@ -186,17 +198,32 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
     rows = {u.name: _unit_rows(u, History(**saved[u.name]["history"])) if saved[u.name] else [] for u in units}
     from tqdm.auto import tqdm
 
-    todo = [u for u in units if not rows[u.name] or rows[u.name][-1]["images_seen"] < schedule[-1]]
-    for unit in tqdm(todo, desc="units", unit="unit", disable=not progress or len(todo) < 2):
-        def save(trainer: Trainer, unit=unit) -> None:
-            results_io.atomic_torch_save(trainer.state_dict(), _state_path(folder, unit))
-            rows[unit.name] = _unit_rows(unit, trainer.history)
-            results_io.write_rows(folder / "results.csv", [r for u in units for r in rows[u.name]])
-            if on_save is not None:
-                on_save(unit, trainer)
+    def write_results() -> None:
+        results_io.write_rows(folder / "results.csv", [r for u in units for r in rows[u.name]])
 
-        trainer = _trainer(settings, unit, images[unit.dataset], device, saved.pop(unit.name))
-        _train(trainer, schedule, save, save_every, progress, desc=unit.name)
+    def saved_in_process(unit: Unit, trainer: Trainer) -> None:
+        rows[unit.name] = _unit_rows(unit, trainer.history)
+        write_results()
+        if on_save is not None:
+            on_save(unit, trainer)
+
+    todo = [u for u in units if not rows[u.name] or rows[u.name][-1]["images_seen"] < schedule[-1]]
+    unit_jobs = [UnitJob(settings, folder, u, data_root, str(device), save_every, progress,
+                         on_save=saved_in_process if in_process else None,
+                         images=images.get(u.dataset), state=saved.pop(u.name) if in_process else None)
+                 for u in todo]
+    bar = tqdm(total=len(todo), desc="units", unit="unit", disable=not progress or len(todo) < 2)
+
+    def done(i: int) -> None:
+        if not in_process:  # the unit saved in another process: its rows are in its state file
+            rows[todo[i].name] = _unit_rows(todo[i], History(**_saved_state(folder, todo[i])["history"]))
+            write_results()
+        bar.update()
+
+    try:
+        run_jobs(unit_jobs, executor, jobs, folder=folder / "submitit", cluster=cluster, on_done=done)
+    finally:
+        bar.close()
 
     all_rows = [r for u in units for r in rows[u.name]]
     results_io.write_rows(folder / "results.csv", all_rows)
@@ -208,6 +235,36 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
     run["completed"] = _now()
     results_io.atomic_write_json(folder / "run.json", run)
     return RunOutput(folder=folder, rows=all_rows, summary=summary)
+
+
+@dataclass
+class UnitJob:
+    """Trains one unit to the end of the schedule, saving its state in the run folder; picklable,
+    so that an executor can run it in another process (which then loads the data and the state)."""
+
+    settings: DataEfficiencySettings
+    folder: Path
+    unit: Unit
+    data_root: str | None
+    device: str
+    save_every: float
+    progress: bool
+    on_save: Callable[[Unit, Trainer], None] | None = None  #: after each save, in-process runs only
+    images: _Images | None = None  #: preloaded by an in-process run
+    state: dict | None = None  #: the unit's saved state, preloaded by an in-process run
+
+    def __call__(self) -> None:
+        unit = self.unit
+        images = self.images or _load(unit.dataset, self.data_root, self.settings.val_images)
+        state = self.state if self.state is not None else _saved_state(self.folder, unit)
+        trainer = _trainer(self.settings, unit, images, torch.device(self.device), state)
+
+        def save(trainer: Trainer) -> None:
+            results_io.atomic_torch_save(trainer.state_dict(), _state_path(self.folder, unit))
+            if self.on_save is not None:
+                self.on_save(unit, trainer)
+
+        _train(trainer, self.settings.schedule(), save, self.save_every, self.progress, desc=unit.name)
 
 
 def _train(trainer: Trainer, schedule: list[int], save, save_every: float, progress: bool, desc: str) -> None:
@@ -231,6 +288,40 @@ def _trainer(settings: DataEfficiencySettings, unit: Unit, images: _Images, devi
     if state is not None:
         trainer.load_state_dict(state)
     return trainer
+
+
+def run_status(out: str | os.PathLike) -> list[dict]:
+    """How far each unit of the run in ``out`` is, read from its files; starts nothing.
+
+    One dict per unit: ``unit``, ``images_seen``, ``images`` (the unit's end), ``val_loss`` at its
+    last checkpoint (None before the first), ``train_time`` (seconds) and ``finished``.
+    """
+    folder = Path(out)
+    if not (folder / "run.json").is_file():
+        raise FileNotFoundError(f"no run.json in {folder}: not a data-efficiency run folder")
+    s = results_io.read_json(folder / "run.json")["settings"]
+    end = math.ceil(s["images"] / s["batch_size"]) * s["batch_size"]
+    status = []
+    for unit in (Unit(d, m, seed) for d in s["datasets"] for seed in s["seeds"] for m in s["methods"]):
+        state = _saved_state(folder, unit)
+        history = History(**state["history"]) if state else History()
+        seen = state["images_seen"] if state else 0
+        status.append({"unit": unit.name, "images_seen": seen, "images": end,
+                       "val_loss": history.val_loss[-1] if history.val_loss else None,
+                       "train_time": state["train_time"] if state else 0.0, "finished": seen >= end})
+    return status
+
+
+def format_status(status: list[dict]) -> str:
+    """One line per unit, e.g. ``mnist-gfe-seed0  4,000 / 10,000 images (40%)  val 0.1234  2.0 min``."""
+    width = max(len(s["unit"]) for s in status)
+    lines = []
+    for s in status:
+        val = "val    -  " if s["val_loss"] is None else f"val {s['val_loss']:.4f}"
+        lines.append(f"{s['unit']:<{width}}  {s['images_seen']:>10,} / {s['images']:,} images "
+                     f"({100 * s['images_seen'] / s['images']:3.0f}%)  {val}  {s['train_time'] / 60:.1f} min of training"
+                     + ("  finished" if s["finished"] else ""))
+    return "\n".join(lines) + "\n"
 
 
 def _unit_rows(unit: Unit, history: History) -> list[dict]:
