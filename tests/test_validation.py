@@ -73,6 +73,17 @@ BAD_INPUTS = [
     ("rk4-n_save-zero", lambda d, x: dict(solver="rk4", dt=0.1, n_save=0), ["n_save", "0"]),
     ("amd-preset-not-options", lambda d, x: dict(amd="mnist"), ["amd", "'mnist'"]),
     ("decoder-not-a-module", lambda d, x: dict(decoder=lambda z: z), ["decoder", "function"]),
+    ("loss-batch-mean", lambda d, x: dict(loss=lambda o, t: (o - t).square().mean()),
+     ["loss", "shape (4,)", "got shape ()", "averages over the batch"]),
+    ("loss-per-pixel", lambda d, x: dict(loss=lambda o, t: (o - t).square()), ["loss", "shape (4,)", "(4, 6)"]),
+    ("loss-detached", lambda d, x: dict(loss=lambda o, t: (o - t).square().mean(1).detach()),
+     ["loss", "depends on the decoder output"]),
+    ("loss-integer", lambda d, x: dict(loss=lambda o, t: (o > t).sum(1)), ["loss", "torch.int64"]),
+    ("loss-not-a-tensor", lambda d, x: dict(loss=lambda o, t: 0.5), ["loss", "float"]),
+    ("loss-batch-mean-dopri5", lambda d, x: dict(solver="dopri5", loss=lambda o, t: (o - t).square().mean()),
+     ["loss", "got shape ()"]),
+    ("bce-targets-out-of-range", lambda d, x: dict(loss="bce", x=torch.linspace(-0.5, 1.5, 24, dtype=x.dtype).reshape(4, 6)),
+     ["x", "[0, 1]", "'bce'", "[-0.5, 1.5]"]),
 ]
 
 
