@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from ._checks import check_choice, check_positive_int
+from ._paths import cache_home
 
 DATASETS = {"mnist": "MNIST", "fashionmnist": "FashionMNIST"}
 RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -27,8 +28,7 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
         return Path(root).expanduser()
     if os.environ.get("GFE_DATA_DIR"):
         return Path(os.environ["GFE_DATA_DIR"]).expanduser()
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return cache / "gfe-viz" / "data"
+    return cache_home() / "data"
 
 
 @dataclass

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from ._paths import cache_home
 from .data import load_images
 from .device import torch_threads
 from .experiments.results_io import atomic_torch_save
@@ -30,7 +31,7 @@ def cache_folder(cache_dir: str | os.PathLike | None = None) -> Path:
         return Path(cache_dir).expanduser()
     if os.environ.get("GFE_CACHE_DIR"):
         return Path(os.environ["GFE_CACHE_DIR"]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gfe-viz" / "models"
+    return cache_home() / "models"
 
 
 def train_demo_model(method: str = "gfe", latent_dim: int = 2, dataset: str = "mnist", n_images: int = 2000,

@@ -149,3 +149,14 @@ def test_noisy_circle():
     assert not torch.equal(points, noisy_circle(300, dim=3, noise=0.05, seed=2))
     with pytest.raises(ValueError, match="dim"):
         noisy_circle(10, dim=1)
+
+
+@pytest.mark.parametrize("value", ["", "relative/cache"])
+def test_an_empty_or_relative_xdg_cache_home_counts_as_unset(monkeypatch, value):
+    from gfe_viz.demo_models import cache_folder
+
+    monkeypatch.delenv("GFE_DATA_DIR")
+    monkeypatch.delenv("GFE_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", value)
+    assert data_root() == Path.home() / ".cache" / "gfe-viz" / "data"
+    assert cache_folder() == Path.home() / ".cache" / "gfe-viz" / "models"
