@@ -82,7 +82,8 @@ BAD_INPUTS = [
     ("loss-not-a-tensor", lambda d, x: dict(loss=lambda o, t: 0.5), ["loss", "float"]),
     ("loss-batch-mean-dopri5", lambda d, x: dict(solver="dopri5", loss=lambda o, t: (o - t).square().mean()),
      ["loss", "got shape ()"]),
-    ("bce-targets-out-of-range", lambda d, x: dict(loss="bce", x=torch.linspace(-0.5, 1.5, 24, dtype=x.dtype).reshape(4, 6)),
+    ("bce-targets-out-of-range",
+     lambda d, x: dict(loss="bce", x=torch.linspace(-0.5, 1.5, 24, dtype=x.dtype).reshape(4, 6)),
      ["x", "[0, 1]", "'bce'", "[-0.5, 1.5]"]),
 ]
 
