@@ -5,16 +5,21 @@ stream. Each (dataset, method, seed) *unit* trains on ``images`` images and is e
 held-out set (the first ``val_images`` test images) at log-spaced checkpoints of images seen. The
 output folder holds:
 
-- ``run.json``: the settings, and for every invocation the command, package and torch versions,
-  device and machine;
+- ``run.json``: the settings, for every invocation the command, package and torch versions,
+  device and machine, and the units stopped because their training diverged;
 - ``results.csv``: one row per unit and checkpoint (columns :data:`results_io.FIELDS`);
-- ``checkpoints/<dataset>-<method>-seed<seed>.pt``: each unit's trainer state;
+- ``checkpoints/<dataset>-<method>-seed<seed>.pt``: each unit's trainer state, with the unit and
+  the settings' digest it belongs to;
 - ``summary.json``, ``summary.txt`` and ``data_efficiency.png`` once every unit has finished.
 
 Trainer states are saved at every checkpoint and at least every ``save_every`` seconds of work, all
 files are written atomically, and running again with the same settings continues each unit from
-its last saved state with the results of an uninterrupted run (wall time aside). A folder that
-holds other settings is refused.
+its last saved state with the results of an uninterrupted run (wall time aside). Refused, before
+anything is written: a folder that holds other settings, that another run holds (its
+:class:`~.folder_lock.FolderLock`), whose states belong to other units or settings, or whose
+unfinished units were trained on another device or thread count (that would mix numerical
+regimes). A damaged file is named with what to do about it. A unit whose training diverges
+(:class:`~gfe_viz.training.TrainingDiverged`) stops with its message and the others go on.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import math
 import os
 import platform
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,11 +39,12 @@ import torch
 from .._checks import check_choice, check_positive, check_positive_int
 from ..amd import AMD_MNIST, AMDOptions
 from ..data import DATASETS, load_images
-from ..device import resolve_device
+from ..device import resolve_device, threads_for_batch, torch_threads
 from ..models import initial_model
 from ..presets import ENCODERS, TRAINING_FAST
-from ..training import METHODS, EncodeSettings, History, Trainer, TrainConfig
+from ..training import MAX_SEED, METHODS, EncodeSettings, History, Trainer, TrainConfig, TrainingDiverged
 from . import results_io
+from .folder_lock import LOCK_FILE, FolderLock
 from .plots import plot_data_efficiency
 from .summary import format_summary, summarise
 
@@ -56,8 +63,10 @@ class DataEfficiencySettings:
     latent_dim: int = 20
     methods: tuple[str, ...] = ("ae", "gfe")
     seeds: tuple[int, ...] = (0,)
-    val_images: int = 1000  #: the first test images, the held-out set
-    checkpoints: int = 15  #: number of log-spaced evaluation points
+    #: the first test images, the held-out set; None: sized to the run, min(1000, max(100, images // 3))
+    val_images: int | None = None
+    #: number of log-spaced evaluation points; None: sized to the run, min(15, max(4, images // 200))
+    checkpoints: int | None = None
     tau: float = 1e4
     amd: str = "mnist"  #: AMD preset, a key of :data:`AMD_PRESETS`
     acceptance: str = "per_sample"
@@ -77,9 +86,15 @@ class DataEfficiencySettings:
             if len(set(values)) != len(values):
                 raise ValueError(f"{name} must not repeat a name, got {list(values)}")
         if isinstance(self.seeds, (str, int)) or not self.seeds or len(set(self.seeds)) != len(self.seeds) or any(
-                isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.seeds):
-            raise ValueError(f"seeds must be a non-empty list of distinct integers >= 0, got {self.seeds!r}")
-        for name in ("images", "batch_size", "latent_dim", "val_images", "checkpoints"):
+                isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED for s in self.seeds):
+            raise ValueError(f"seeds must be a non-empty list of distinct integers in [0, {MAX_SEED}], "
+                             f"got {self.seeds!r}")
+        check_positive_int("images", self.images)
+        if self.val_images is None:  # frozen dataclass: fill in the sizes once
+            object.__setattr__(self, "val_images", min(1000, max(100, self.images // 3)))
+        if self.checkpoints is None:
+            object.__setattr__(self, "checkpoints", min(15, max(4, self.images // 200)))
+        for name in ("batch_size", "latent_dim", "val_images", "checkpoints"):
             check_positive_int(name, getattr(self, name))
         if self.images < self.batch_size:
             raise ValueError(f"images must be >= batch_size={self.batch_size}, got {self.images}")
@@ -119,6 +134,10 @@ class DataEfficiencySettings:
             d["training_encoder"] = {**TRAINING_FAST, "amd": asdict(TRAINING_FAST["amd"])}
         return d
 
+    def digest(self) -> str:
+        """A short digest of :meth:`to_dict`, recorded in every saved state of the experiment."""
+        return results_io.json_digest(self.to_dict())
+
 
 @dataclass
 class Unit:
@@ -131,6 +150,9 @@ class Unit:
     @property
     def name(self) -> str:
         return f"{self.dataset}-{self.method}-seed{self.seed}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass
@@ -148,12 +170,14 @@ class RunOutput:
     folder: Path
     rows: list[dict]
     summary: dict
+    stopped: dict[str, str]  #: unit name -> why its training was stopped (it diverged)
 
 
 def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike, data_root=None,
                         device: str | torch.device | None = "auto", command: str | None = None,
                         target: float | None = None, progress: bool = True, save_every: float = 300.0,
-                        on_save: Callable[[Unit, Trainer], None] | None = None) -> RunOutput:
+                        on_save: Callable[[Unit, Trainer], None] | None = None,
+                        threads: int | None = None) -> RunOutput:
     """Run (or continue) the experiment into the folder ``out``; see the module docstring.
 
     Arguments:
@@ -166,48 +190,67 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
         progress: show tqdm bars with ETA.
         save_every: seconds of work between saves of a unit's state besides its checkpoints.
         on_save: called after each save (e.g. to stop a test run part-way).
+        threads: torch CPU threads for the run; None: :func:`gfe_viz.device.threads_for_batch`.
 
     Returns:
-        A :class:`RunOutput`. Bad input raises before anything is written.
+        A :class:`RunOutput`. Bad input, and every refusal listed in the module docstring, raises
+        before anything is written.
     """
     check_positive("save_every", save_every)
     if target is not None:
         check_positive("target", target)
+    if threads is not None:
+        check_positive_int("threads", threads)
+    threads = threads or threads_for_batch(settings.batch_size)
     device = resolve_device(device)
     folder = Path(out)
-    _check_folder(folder, settings)
+    _check_folder(folder, settings)  # a first look, so that no data is loaded for a folder that will be refused
     images = {d: _load(d, data_root, settings.val_images) for d in settings.datasets}
-    (folder / "checkpoints").mkdir(parents=True, exist_ok=True)
-    _record_invocation(folder, settings, command, device)
+    folder.mkdir(parents=True, exist_ok=True)
+    with FolderLock(folder, command), torch_threads(threads):
+        run = _check_folder(folder, settings)  # again: another run may have written it before we held the lock
+        units = [Unit(d, m, s) for d in settings.datasets for s in settings.seeds for m in settings.methods]
+        schedule = settings.schedule()
+        saved = {u.name: _saved_state(folder, u, settings.digest()) for u in units}
+        rows = {u.name: _unit_rows(u, History(**saved[u.name]["history"])) if saved[u.name] else [] for u in units}
+        stopped = dict(run["stopped"]) if run else {}
+        todo = [u for u in units if u.name not in stopped
+                and (not rows[u.name] or rows[u.name][-1]["images_seen"] < schedule[-1])]
+        if run and todo:
+            _check_same_regime(folder, run, device, threads)
+        run = _record_invocation(folder, run, settings, command, device)
+        (folder / "checkpoints").mkdir(exist_ok=True)
+        from tqdm.auto import tqdm
 
-    units = [Unit(d, m, s) for d in settings.datasets for s in settings.seeds for m in settings.methods]
-    schedule = settings.schedule()
-    saved = {u.name: _saved_state(folder, u) for u in units}
-    rows = {u.name: _unit_rows(u, History(**saved[u.name]["history"])) if saved[u.name] else [] for u in units}
-    from tqdm.auto import tqdm
+        for unit in tqdm(todo, desc="units", unit="unit", disable=not progress or len(todo) < 2):
+            def save(trainer: Trainer, unit=unit) -> None:
+                state = {"unit": unit.to_dict(), "settings_digest": settings.digest(), "trainer": trainer.state_dict()}
+                results_io.atomic_torch_save(state, _state_path(folder, unit))
+                rows[unit.name] = _unit_rows(unit, trainer.history)
+                results_io.write_rows(folder / "results.csv", [r for u in units for r in rows[u.name]])
+                if on_save is not None:
+                    on_save(unit, trainer)
 
-    todo = [u for u in units if not rows[u.name] or rows[u.name][-1]["images_seen"] < schedule[-1]]
-    for unit in tqdm(todo, desc="units", unit="unit", disable=not progress or len(todo) < 2):
-        def save(trainer: Trainer, unit=unit) -> None:
-            results_io.atomic_torch_save(trainer.state_dict(), _state_path(folder, unit))
-            rows[unit.name] = _unit_rows(unit, trainer.history)
-            results_io.write_rows(folder / "results.csv", [r for u in units for r in rows[u.name]])
-            if on_save is not None:
-                on_save(unit, trainer)
+            trainer = _trainer(settings, unit, images[unit.dataset], device, saved.pop(unit.name))
+            try:
+                _train(trainer, schedule, save, save_every, progress, desc=unit.name)
+            except TrainingDiverged as exc:  # its rows up to the last save stay; the other units go on
+                stopped[unit.name] = f"{unit.name}: {exc}"
+                warnings.warn(f"stopped {stopped[unit.name]}", RuntimeWarning, stacklevel=2)
+                run["stopped"] = stopped
+                results_io.atomic_write_json(folder / "run.json", run)
 
-        trainer = _trainer(settings, unit, images[unit.dataset], device, saved.pop(unit.name))
-        _train(trainer, schedule, save, save_every, progress, desc=unit.name)
-
-    all_rows = [r for u in units for r in rows[u.name]]
-    results_io.write_rows(folder / "results.csv", all_rows)
-    summary = summarise(all_rows, target)
-    results_io.atomic_write_json(folder / "summary.json", summary)
-    results_io.atomic_write_text(folder / "summary.txt", format_summary(summary))
-    plot_data_efficiency(all_rows, summary, folder / FIGURE)
-    run = results_io.read_json(folder / "run.json")
-    run["completed"] = _now()
-    results_io.atomic_write_json(folder / "run.json", run)
-    return RunOutput(folder=folder, rows=all_rows, summary=summary)
+        all_rows = [r for u in units for r in rows[u.name]]
+        results_io.write_rows(folder / "results.csv", all_rows)
+        summary = summarise(all_rows, target)
+        results_io.atomic_write_json(folder / "summary.json", summary)
+        results_io.atomic_write_text(folder / "summary.txt",
+                                     format_summary(summary) + "".join(f"stopped {why}\n" for why in stopped.values()))
+        if all_rows:  # none when every unit stopped before its first checkpoint
+            plot_data_efficiency(all_rows, summary, folder / FIGURE)
+        run["completed"] = _now()
+        results_io.atomic_write_json(folder / "run.json", run)
+    return RunOutput(folder=folder, rows=all_rows, summary=summary, stopped=stopped)
 
 
 def _train(trainer: Trainer, schedule: list[int], save, save_every: float, progress: bool, desc: str) -> None:
@@ -237,10 +280,23 @@ def _unit_rows(unit: Unit, history: History) -> list[dict]:
     return [{"dataset": unit.dataset, "method": unit.method, "seed": unit.seed, **row} for row in history.rows()]
 
 
-def _saved_state(folder: Path, unit: Unit) -> dict | None:
-    """The unit's last saved trainer state (on the CPU), or None."""
+def _saved_state(folder: Path, unit: Unit, digest: str) -> dict | None:
+    """The unit's last saved trainer state (on the CPU), or None; a file that is damaged or belongs
+    to another unit or other settings raises :class:`~.results_io.DamagedFileError`."""
     path = _state_path(folder, unit)
-    return torch.load(path, map_location="cpu", weights_only=False) if path.exists() else None
+    if not path.exists():
+        return None
+    fix = f"delete it to train {unit.name} again from the start, or put the right file back"
+    state = results_io.load_torch_file(path, fix)
+    owner, owner_digest = state.get("unit"), state.get("settings_digest")
+    if owner != unit.to_dict() or owner_digest != digest:
+        mine = ("no unit (an older gfe-viz?)" if owner is None
+                else f"{Unit(**owner).name}, settings digest {owner_digest}")
+        raise results_io.DamagedFileError(f"{path} holds the state of {mine}, not of {unit.name} with this folder's "
+                                          f"settings (digest {digest}): was it moved or copied? {fix}")
+    if "trainer" not in state:
+        raise results_io.DamagedFileError(f"{path} holds no trainer state; {fix}")
+    return state["trainer"]
 
 
 def _state_path(folder: Path, unit: Unit) -> Path:
@@ -254,33 +310,57 @@ def _load(dataset: str, data_root, val_images: int) -> _Images:
     return _Images(train=splits.train, val=splits.test[:val_images])
 
 
-def _check_folder(folder: Path, settings: DataEfficiencySettings) -> None:
-    """Refuse a folder that is a file, holds another run's settings, or holds files but no run.json."""
+def _check_folder(folder: Path, settings: DataEfficiencySettings) -> dict | None:
+    """The folder's run.json (None for a new or empty folder); refuse a folder that is a file,
+    holds another run's settings or a damaged run.json, or holds files but no run.json."""
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"out must be a folder, got the file {folder}")
     run_file = folder / "run.json"
     if run_file.exists():
-        saved = results_io.read_json(run_file)["settings"]
-        wanted = settings.to_dict()
+        fix = "restore it from a copy, or use another --out folder"
+        run = results_io.read_json(run_file, fix)
+        if not isinstance(run, dict) or not isinstance(run.get("settings"), dict) or \
+                not isinstance(run.get("invocations"), list) or not run["invocations"]:
+            raise results_io.DamagedFileError(f"{run_file} is damaged: it does not hold a run's settings and "
+                                              f"invocations; {fix}")
+        run.setdefault("stopped", {})
+        saved, wanted = run["settings"], settings.to_dict()
         if saved != wanted:
             diff = ", ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} now"
                              for k in sorted(set(saved) | set(wanted)) if saved.get(k) != wanted.get(k))
             raise ValueError(f"out folder {folder} holds results of other settings ({diff}); "
                              f"use another --out folder or the same settings to resume")
-    elif folder.exists() and any(folder.iterdir()):
+        return run
+    if folder.exists() and any(p.name != LOCK_FILE for p in folder.iterdir()):
         raise ValueError(f"out folder {folder} is not empty and has no run.json; expected an empty or new folder")
+    return None
 
 
-def _record_invocation(folder: Path, settings: DataEfficiencySettings, command: str | None, device) -> None:
+def _check_same_regime(folder: Path, run: dict, device: torch.device, threads: int) -> None:
+    """Refuse to resume on another device, or on the CPU with another thread count, than the
+    folder's last invocation: its results would mix two numerical regimes."""
+    last = run["invocations"][-1]
+    then_device, then_threads = torch.device(last.get("device", "cpu")), last.get("machine", {}).get("torch_threads")
+    same_device = then_device.type == device.type and (then_device.index or 0) == (device.index or 0)
+    if not same_device or (device.type == "cpu" and then_threads != threads):
+        raise ValueError(f"out folder {folder} was trained with --device {last['device']} --threads {then_threads}, "
+                         f"this command has --device {device} --threads {threads}: resuming would mix two numerical "
+                         f"regimes in one run; resume with --device {last['device']} --threads {then_threads}, "
+                         f"or use another --out folder")
+
+
+def _record_invocation(folder: Path, run: dict | None, settings: DataEfficiencySettings, command: str | None,
+                       device) -> dict:
+    """Append this invocation to run.json (made for a new folder) and return its contents."""
     import gfe_viz
 
-    run_file = folder / "run.json"
-    run = results_io.read_json(run_file) if run_file.exists() else {"settings": settings.to_dict(), "invocations": []}
+    run = run or {"settings": settings.to_dict(), "invocations": [], "stopped": {}}
     run["invocations"].append({"command": command, "started": _now(), "package_version": gfe_viz.__version__,
                                "torch_version": torch.__version__, "device": str(device),
                                "machine": machine_description(device)})
     run["completed"] = None
-    results_io.atomic_write_json(run_file, run)
+    results_io.atomic_write_json(folder / "run.json", run)
+    return run
 
 
 def machine_description(device: torch.device) -> dict:
