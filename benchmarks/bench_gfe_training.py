@@ -1,12 +1,16 @@
-"""GFE-AMD decoder training speed: batch versus per-sample acceptance, at the authors' MNIST config.
+"""GFE-AMD decoder training speed: the paper's encoder against the fast training preset.
 
-Prints, for each batch size and acceptance mode: training images/s, the training loss over the
-last batches, mean encoder NFE per sample, decoder calls per encode, and the solver overhead
-ratio = encode time / (decoder calls x time of one decoder forward+backward at the same batch
-size, measured once per batch size). Every figure comes from this one run, so ratios between
-rows are comparable.
+Trains the MNIST decoder (d = 20, RMSprop, z0 uniform, tau 1e4) from the same initial weights on
+the same image stream with each encoder, at batch 5 (the authors' configuration) and batch 16
+(the batch the paper's plots imply), and prints per row: training images/s, the ratio to the
+authors' 3.8 images/s and to the paper-settings row of the same batch, the training loss over the
+last 50 images, the mean encoder NFE per image, decoder calls per encode, and the solver overhead
+= encode time / (decoder calls x time of one autograd forward+backward at that batch, measured
+once per batch size). ``--long-images N`` adds the mean images/s of each encoder over the first N
+training images at batch 16. Every figure comes from this one run, so ratios between rows are
+comparable.
 
-    GFE_DATA_DIR=../shared/data python benchmarks/bench_gfe_training.py --images 360
+    GFE_DATA_DIR=../shared/data python benchmarks/bench_gfe_training.py --threads 1
 """
 
 from __future__ import annotations
@@ -17,12 +21,19 @@ import time
 
 import torch
 
-from gfe_viz import AMD_MNIST, MLPDecoder
+from gfe_viz import TRAINING_FAST, TRAINING_PAPER, MLPDecoder
 from gfe_viz.data import load_images
 from gfe_viz.flows import GradientFlow
+from gfe_viz.models import initial_model
 from gfe_viz.training import EncodeSettings, TrainConfig, Trainer
 
 AUTHORS_IMAGES_PER_S = 3.8  # the authors' code at batch 5 on a 2-core CPU (gfe-method.md, section 5)
+ENCODERS = {
+    "paper": TRAINING_PAPER,
+    "paper-batch": {**TRAINING_PAPER, "acceptance": "batch"},
+    "paper-order2": {**TRAINING_PAPER, "order": 2},
+    "fast": TRAINING_FAST,
+}
 
 
 class TimedTrainer(Trainer):
@@ -32,19 +43,19 @@ class TimedTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.encode_time, self.decoder_calls, self.encodes = 0.0, 0, 0
 
-    def encode(self, images, seed, record=False):
+    def encode(self, images, seed, record=False, settings=None):
         start = time.perf_counter()
-        result = super().encode(images, seed, record)
+        result = super().encode(images, seed, record, settings)
         self.encode_time += time.perf_counter() - start
         self.decoder_calls += int(result.stats.nfe.max())
         self.encodes += 1
         return result
 
 
-def forward_backward_seconds(decoder: torch.nn.Module, batch_size: int, repeats: int = 200) -> float:
-    """Median time of one decoder forward+backward with respect to z at ``batch_size``."""
-    flow = GradientFlow(decoder, "bce")
-    z, x = torch.rand(batch_size, decoder.latent_dim), torch.rand(batch_size, 1, 28, 28)
+def forward_backward_seconds(batch_size: int, repeats: int = 200) -> float:
+    """Median time of one autograd decoder forward+backward with respect to z at ``batch_size``."""
+    flow = GradientFlow(MLPDecoder(20, 784, (1, 28, 28)), "bce")
+    z, x = torch.rand(batch_size, 20), torch.rand(batch_size, 1, 28, 28)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -53,52 +64,54 @@ def forward_backward_seconds(decoder: torch.nn.Module, batch_size: int, repeats:
     return statistics.median(times[repeats // 10:])
 
 
-def run(batch_size: int, acceptance: str, order: int, images: int, train: torch.Tensor, t_fb: float) -> dict:
-    torch.manual_seed(0)
-    decoder = MLPDecoder(20, 784, (1, 28, 28))
+def train(encoder: str, batch_size: int, images: int, train_images: torch.Tensor) -> TimedTrainer:
+    """Train a fresh seed-0 decoder on ``images`` images of the seed-0 stream with ``encoder``."""
     config = TrainConfig(method="gfe", batch_size=batch_size, seed=0,
-                         encoding=EncodeSettings(acceptance=acceptance, order=order, z0="uniform", tau=1e4,
-                                                 amd=AMD_MNIST))
-    trainer = TimedTrainer(decoder, train, None, config, device="cpu")
-    losses, nfes = [], []
+                         encoding=EncodeSettings(z0="uniform", tau=1e4, **ENCODERS[encoder]))
+    trainer = TimedTrainer(initial_model("gfe", 20, seed=0), train_images, None, config, device="cpu")
+    trainer.losses, trainer.nfes = [], []
     while trainer.images_seen < images:
         loss, nfe = trainer.train_step()
-        losses.append(loss)
-        nfes.append(nfe)
-    return {"batch": batch_size, "acceptance": acceptance, "order": order,
-            "images_per_s": trainer.images_seen / trainer.train_time,
-            "final_loss": statistics.mean(losses[-max(1, 50 // batch_size):]),
-            "nfe_per_sample": statistics.mean(nfes), "calls_per_encode": trainer.decoder_calls / trainer.encodes,
-            "ms_per_call": 1e3 * trainer.encode_time / trainer.decoder_calls, "ms_fwd_bwd": 1e3 * t_fb,
-            "overhead": trainer.encode_time / (trainer.decoder_calls * t_fb)}
+        trainer.losses.append(loss)
+        trainer.nfes.append(nfe)
+    return trainer
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=360, help="training images per run at batch 5")
-    parser.add_argument("--large-batch", type=int, default=64, help="the second batch size to report")
-    parser.add_argument("--large-images", type=int, default=640, help="training images per run at the large batch")
-    parser.add_argument("--orders", type=int, nargs="+", default=[1], choices=[1, 2])
+    parser.add_argument("--images", type=int, default=400, help="training images per row")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[5, 16])
+    parser.add_argument("--encoders", nargs="+", choices=list(ENCODERS), default=["paper", "fast"],
+                        help="the first one is the reference of the 'x paper' column")
+    parser.add_argument("--long-images", type=int, default=0,
+                        help="also train this many images at batch 16 per encoder and print the mean images/s")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    train = load_images("mnist").train
+    train_images = load_images("mnist").train
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; authors' reference: "
-          f"{AUTHORS_IMAGES_PER_S} images/s at batch 5")
-    header = (f"{'batch':>5} {'acceptance':>10} {'order':>5} {'img/s':>7} {'x ref':>6} {'loss':>7} {'NFE/smp':>8} "
-              f"{'calls':>7} {'ms/call':>8} {'ms f+b':>7} {'overhead':>8}")
-    print(header)
-    for batch_size, images in ((5, args.images), (args.large_batch, args.large_images)):
-        # one denominator per batch size, shared by its rows (timing does not depend on the weights)
-        t_fb = forward_backward_seconds(MLPDecoder(20, 784, (1, 28, 28)), batch_size)
-        for order in args.orders:
-            for acceptance in ("batch", "per_sample"):
-                r = run(batch_size, acceptance, order, images, train, t_fb)
-                print(f"{r['batch']:>5} {r['acceptance']:>10} {r['order']:>5} {r['images_per_s']:>7.2f} "
-                      f"{r['images_per_s'] / AUTHORS_IMAGES_PER_S:>6.1f} {r['final_loss']:>7.4f} "
-                      f"{r['nfe_per_sample']:>8.1f} {r['calls_per_encode']:>7.1f} {r['ms_per_call']:>8.3f} "
-                      f"{r['ms_fwd_bwd']:>7.3f} {r['overhead']:>8.2f}", flush=True)
+          f"{AUTHORS_IMAGES_PER_S} images/s at batch 5; {args.images} training images per row")
+    print(f"{'batch':>5} {'encoder':>12} {'img/s':>7} {'x ref':>6} {'x paper':>7} {'loss':>7} {'NFE/img':>8} "
+          f"{'calls':>7} {'ms/call':>8} {'ms f+b':>7} {'overhead':>8}")
+    for batch_size in args.batch_sizes:
+        t_fb = forward_backward_seconds(batch_size)
+        reference = None
+        for encoder in args.encoders:
+            r = train(encoder, batch_size, args.images, train_images)
+            speed = r.images_seen / r.train_time
+            reference = reference or speed
+            print(f"{batch_size:>5} {encoder:>12} {speed:>7.2f} {speed / AUTHORS_IMAGES_PER_S:>6.1f} "
+                  f"{speed / reference:>7.2f} {statistics.mean(r.losses[-max(1, 50 // batch_size):]):>7.4f} "
+                  f"{statistics.mean(r.nfes):>8.1f} {r.decoder_calls / r.encodes:>7.1f} "
+                  f"{1e3 * r.encode_time / r.decoder_calls:>8.3f} {1e3 * t_fb:>7.3f} "
+                  f"{r.encode_time / (r.decoder_calls * t_fb):>8.2f}", flush=True)
+    if args.long_images:
+        print(f"mean over the first {args.long_images} training images at batch 16:")
+        for encoder in args.encoders:
+            r = train(encoder, 16, args.long_images, train_images)
+            print(f"  {encoder:>12}: {r.images_seen / r.train_time:7.1f} images/s, NFE/img {statistics.mean(r.nfes):.1f}, "
+                  f"training loss over the last 500 images {statistics.mean(r.losses[-500 // 16:]):.4f}", flush=True)
 
 
 if __name__ == "__main__":

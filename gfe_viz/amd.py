@@ -12,6 +12,13 @@ the loss of each accepted step is recorded, and the solve stops when the mean of
 otherwise it stops at t >= tau. A sample still integrating after ``max_attempts`` attempts stops
 with status ``step_limit`` (a huge tau would otherwise run for billions of steps).
 
+With ``stop_at_underflow`` a sample stops where its dt falls below the floor, with status
+``step_underflow``, instead of taking the forced step. Every step from dt_max down to the floor
+failed the decrease test there, which for a smooth loss means the sample sits at a minimum to the
+resolution of its floating-point loss; the forced steps and the twenty-odd rejections before each
+of them would only spend decoder evaluations until the convergence test starts. In ``batch``
+mode the whole batch stops at once.
+
 ``acceptance="batch"`` reproduces the reference: one dt, a step accepted only when every sample
 passes, the batch-mean loss in the convergence test. ``acceptance="per_sample"`` gives every
 sample its own t, dt, acceptance, failure handling and convergence; finished samples leave the
@@ -53,6 +60,8 @@ class AMDOptions:
     conv_after: float = 0.1  #: fraction of tau after which the convergence test runs
     fail_jump: float = 100.0  #: time jump taken on failure
     max_attempts: int = 100_000  #: attempts after which the samples still integrating stop as ``step_limit``
+    #: stop a sample where its dt falls below the floor (status ``step_underflow``) instead of forcing a step
+    stop_at_underflow: bool = False
 
     def __post_init__(self):
         check_positive("dt0", self.dt0)
@@ -72,6 +81,8 @@ class AMDOptions:
         check_non_negative("fail_jump", self.fail_jump)
         if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:
             raise ValueError(f"max_attempts must be a positive integer, got {self.max_attempts!r}")
+        if not isinstance(self.stop_at_underflow, bool):
+            raise ValueError(f"stop_at_underflow must be True or False, got {self.stop_at_underflow!r}")
 
     @property
     def dt_floor(self) -> float:
@@ -161,7 +172,7 @@ def solve_amd(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float,
     idx, xs = torch.arange(B, device=device), x
     loss, grad = flow.loss_and_grad(flow.position(state), xs)
     t, dt = zeros(dtype), torch.full((B,), opts.dt0, dtype=dtype, device=device)
-    forced, last_forced, converged = zeros(torch.bool), zeros(torch.bool), zeros(torch.bool)
+    forced, last_forced, converged, stalled = (zeros(torch.bool) for _ in range(4))
     n_accepted, n_forced, n_history = zeros(), zeros(), zeros()
     history = torch.zeros(B, CONV_WINDOW, dtype=dtype, device=device)
     slope_weights = mean_gradient_weights(history)
@@ -176,15 +187,16 @@ def solve_amd(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float,
             if bool(done.any()):  # the one host synchronisation per attempt
                 fin, keep = done, ~done
                 status = torch.where(stop_nonfinite, int(Status.NON_FINITE), torch.where(
-                    converged, int(Status.CONVERGED), torch.where(t < tau, int(Status.STEP_LIMIT), torch.where(
-                        last_forced, int(Status.STEP_UNDERFLOW), int(Status.REACHED_TAU)))))
+                    converged, int(Status.CONVERGED), torch.where(stalled, int(Status.STEP_UNDERFLOW), torch.where(
+                        t < tau, int(Status.STEP_LIMIT), torch.where(
+                            last_forced, int(Status.STEP_UNDERFLOW), int(Status.REACHED_TAU))))))
                 fin_idx = idx[fin]
                 for name, value in (("state", state), ("loss", loss), ("status", status), ("accepted", n_accepted),
                                     ("forced", n_forced), ("t", t)):
                     out[name][fin_idx] = value[fin]
                 out["nfe"][fin_idx] = attempt + 1
                 idx, xs, state, loss, grad = idx[keep], xs[keep], state[keep], loss[keep], grad[keep]
-                t, dt, forced, last_forced = t[keep], dt[keep], forced[keep], last_forced[keep]
+                t, dt, forced, last_forced, stalled = t[keep], dt[keep], forced[keep], last_forced[keep], stalled[keep]
                 n_accepted, n_forced = n_accepted[keep], n_forced[keep]
                 history, n_history = history[keep], n_history[keep]
                 n_finished += fin_idx.numel()
@@ -219,6 +231,8 @@ def solve_amd(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float,
             shrunk = dt * opts.shrink
             dt = torch.where(ok, (dt * opts.grow).clamp(opts.dt0, opts.dt_max), shrunk)
             forced = ~ok & (shrunk < opts.dt_floor)
+            if opts.stop_at_underflow:
+                stalled = forced
 
             # convergence: record the loss of accepted steps once t >= conv_after * tau
             push = ok & (t >= conv_start)
@@ -226,7 +240,7 @@ def solve_amd(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float,
             history = torch.where(push.unsqueeze(1), torch.cat([history[:, 1:], value.unsqueeze(1)], 1), history)
             n_history += push
             converged = (n_history >= CONV_WINDOW) & ((history @ slope_weights).abs() < opts.conv_tol)
-            done = stop_nonfinite | converged | (t >= tau)
+            done = stop_nonfinite | converged | stalled | (t >= tau)
             if attempt >= opts.max_attempts:
                 done = torch.ones_like(done)
 

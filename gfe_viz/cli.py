@@ -47,6 +47,7 @@ def _positive_float(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     from .experiments.data_efficiency import AMD_PRESETS, DataEfficiencySettings as S
+    from .experiments.executors import EXECUTORS
     from .presets import ENCODERS
 
     parser = argparse.ArgumentParser(prog=PROG, description="Gradient Flow Encoding: experiments from the command line.")
@@ -94,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", default=None, help="data folder; unset: $GFE_DATA_DIR, else the user cache")
     p.add_argument("--save-every", type=_positive_float, default=300.0,
                    help="seconds between saves of the training state, besides each checkpoint")
+    p.add_argument("--jobs", type=_positive_int, default=1,
+                   help="units (dataset x method x seed) trained at once, each a process on one torch thread")
+    p.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="local: processes on this machine; slurm: a job array through submitit "
+                        "(pip install 'gfe-viz[cluster]'), --jobs tasks at once")
+    p.add_argument("--status", action="store_true",
+                   help="print how far each unit of the run in --out is, and exit without training")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(handler=_data_efficiency, error=p.error)
     return parser
@@ -113,8 +121,14 @@ def main(argv: list[str] | None = None) -> int:
 def _data_efficiency(args: argparse.Namespace, command: str) -> int:
     """Settings, data and folder errors exit like argument errors (status 2, nothing written);
     a unit stopped because it diverged gives status 1."""
-    from .experiments.data_efficiency import DataEfficiencySettings, run_data_efficiency
+    from .experiments.data_efficiency import DataEfficiencySettings, format_status, run_data_efficiency, run_status
 
+    if args.status:
+        try:
+            print(format_status(run_status(args.out)), end="")
+        except (ValueError, OSError) as exc:
+            args.error(str(exc))
+        return 0
     try:
         settings = DataEfficiencySettings(
             datasets=tuple(args.datasets), images=args.images, batch_size=args.batch_size, latent_dim=args.latent_dim,
@@ -123,7 +137,8 @@ def _data_efficiency(args: argparse.Namespace, command: str) -> int:
             lr=args.lr, encoder=args.encoder)
         output = run_data_efficiency(settings, args.out, data_root=args.data_root, device=args.device,
                                      command=command, target=args.target, progress=not args.no_progress,
-                                     save_every=args.save_every, threads=args.threads)
+                                     save_every=args.save_every, threads=args.threads, jobs=args.jobs,
+                                     executor=args.executor)
     except (ValueError, OSError) as exc:
         args.error(str(exc))
     print((output.folder / "summary.txt").read_text(encoding="utf-8"), end="")

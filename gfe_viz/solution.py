@@ -13,7 +13,8 @@ class Status(enum.IntEnum):
 
     CONVERGED = 0  #: the loss stopped changing (AMD convergence test)
     REACHED_TAU = 1  #: integrated up to the horizon tau
-    STEP_UNDERFLOW = 2  #: reached tau through a forced step: dt fell below its floor on the last step
+    #: dt fell below its floor: reached tau through a forced step, or stopped there (AMD ``stop_at_underflow``)
+    STEP_UNDERFLOW = 2
     NON_FINITE = 3  #: the flow produced NaN or inf; z is the last finite state
     STEP_LIMIT = 4  #: stopped by the solver's step limit before converging or reaching tau
 

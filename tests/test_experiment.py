@@ -476,3 +476,80 @@ def test_a_diverging_unit_stops_and_the_others_go_on(tmp_path, monkeypatch):
     monkeypatch.setattr(data_efficiency.Trainer, "train_step", lambda trainer: pytest.fail("trained again"))
     again = run_data_efficiency(settings, out, device="cpu", progress=False, threads=1)
     assert again.stopped == result.stopped, "a stopped unit stays stopped: it would diverge the same way again"
+
+
+def test_compare_curves_pairs_seeds_and_uses_the_seed_spread():
+    from gfe_viz.experiments.summary import compare_curves
+
+    def rows(method, losses):  # losses[seed] = [loss at 10 images, loss at 20 images]
+        return [{"dataset": "mnist", "method": method, "seed": s, "images_seen": n, "val_loss": v, "train_loss": 0.0,
+                 "wall_time": 1.0, "encoder_nfe": 1.0} for s, seq in losses.items() for n, v in zip((10, 20), seq)]
+
+    ref = rows("gfe", {0: [0.50, 0.30], 1: [0.52, 0.32], 2: [0.54, 0.34]})
+    cand = rows("gfe_fast", {0: [0.51, 0.40], 1: [0.53, 0.41], 2: [0.55, 0.42], 3: [9.0, 9.0]})  # seed 3: unpaired
+    table = compare_curves(ref + cand, "mnist", "gfe", "gfe_fast")
+    assert [t["images_seen"] for t in table] == [10, 20] and table[0]["seeds"] == [0, 1, 2]
+    assert table[0]["reference_std"] == pytest.approx(0.02) and table[0]["paired_difference"] == pytest.approx(0.01)
+    assert table[0]["equal_or_lower"]  # 0.01 higher, within the seed spread of 0.02
+    assert not table[1]["equal_or_lower"]  # 0.09 higher, outside a spread of 0.02
+    with pytest.raises(ValueError, match="share no seed"):
+        compare_curves(ref + rows("gfe_fast", {7: [0.1, 0.1]}), "mnist", "gfe", "gfe_fast")
+
+
+# --- parallel units and status -------------------------------------------------------------------
+
+PAIR = DataEfficiencySettings(images=100, batch_size=20, methods=("gfe",), seeds=(0, 1), val_images=10,
+                              checkpoints=3, tau=50.0)
+
+
+@pytest.fixture(scope="module")
+def sequential_pair(tmp_path_factory):
+    from gfe_viz.device import torch_threads
+
+    out = tmp_path_factory.mktemp("sequential")
+    with pytest.MonkeyPatch.context() as mp, torch_threads(1):  # one thread, as in the workers: equal rounding
+        mp.setattr(data_efficiency, "load_images", _cached_load)
+        return run_data_efficiency(PAIR, out, device="cpu", progress=False)
+
+
+@pytest.mark.parametrize("executor, cluster", [("local", None), ("slurm", "local")], ids=["processes", "submitit"])
+def test_parallel_units_give_the_sequential_results(sequential_pair, tmp_path, executor, cluster):
+    parallel = run_data_efficiency(PAIR, tmp_path, device="cpu", progress=False, jobs=2, executor=executor,
+                                   cluster=cluster)
+    assert _without_wall_time(parallel.rows) == _without_wall_time(sequential_pair.rows)
+    assert _without_wall_time(read_rows(tmp_path / "results.csv")) == _without_wall_time(sequential_pair.rows)
+    assert parallel.summary == sequential_pair.summary and len(parallel.rows) == 2 * 3
+    if executor == "slurm":
+        assert any((tmp_path / "submitit").iterdir()), "submitit keeps its logs in the run folder"
+
+
+def test_status_reports_each_units_images_without_training(tmp_path):
+    from gfe_viz.experiments.data_efficiency import format_status, run_status
+
+    def stop(unit, trainer):
+        if unit.seed == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_data_efficiency(PAIR, tmp_path, device="cpu", progress=False, save_every=1e-9, on_save=stop)
+    before = sorted(p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file())
+    status = run_status(tmp_path)
+    assert [s["unit"] for s in status] == ["mnist-gfe-seed0", "mnist-gfe-seed1"]
+    assert status[0]["images_seen"] == 100 and status[0]["finished"] and status[0]["val_loss"] > 0
+    assert status[1]["images_seen"] == 20 and not status[1]["finished"]
+    text = format_status(status)
+    assert "mnist-gfe-seed1" in text and "20 / 100 images" in text and text.count("finished") == 1
+    assert sorted(p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()) == before  # nothing written
+    with pytest.raises(FileNotFoundError, match="no run.json"):
+        run_status(tmp_path / "nothing")
+
+
+def test_a_unit_diverging_in_a_worker_process_is_stopped_and_reported(tmp_path):
+    settings = DataEfficiencySettings(images=40, methods=("gfe",), seeds=(0, 1), val_images=5, checkpoints=2,
+                                      tau=10.0, lr=1000.0)
+    with pytest.warns(RuntimeWarning, match="stopped mnist-gfe-seed"):
+        result = run_data_efficiency(settings, tmp_path, device="cpu", progress=False, jobs=2)
+    assert sorted(result.stopped) == ["mnist-gfe-seed0", "mnist-gfe-seed1"]
+    assert all("training diverged at" in why and "lower the learning rate (lr=1000)" in why
+               for why in result.stopped.values())
+    assert json.loads((tmp_path / "run.json").read_text())["stopped"] == result.stopped

@@ -44,6 +44,7 @@ from ..models import initial_model
 from ..presets import ENCODERS, TRAINING_FAST
 from ..training import MAX_SEED, METHODS, EncodeSettings, History, Trainer, TrainConfig, TrainingDiverged
 from . import results_io
+from .executors import EXECUTORS, run_jobs
 from .folder_lock import LOCK_FILE, FolderLock
 from .plots import plot_data_efficiency
 from .summary import format_summary, summarise
@@ -176,8 +177,8 @@ class RunOutput:
 def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike, data_root=None,
                         device: str | torch.device | None = "auto", command: str | None = None,
                         target: float | None = None, progress: bool = True, save_every: float = 300.0,
-                        on_save: Callable[[Unit, Trainer], None] | None = None,
-                        threads: int | None = None) -> RunOutput:
+                        on_save: Callable[[Unit, Trainer], None] | None = None, threads: int | None = None,
+                        jobs: int = 1, executor: str = "local", cluster: str | None = None) -> RunOutput:
     """Run (or continue) the experiment into the folder ``out``; see the module docstring.
 
     Arguments:
@@ -189,23 +190,38 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
         target: the validation loss of the summary, default the AE's final loss.
         progress: show tqdm bars with ETA.
         save_every: seconds of work between saves of a unit's state besides its checkpoints.
-        on_save: called after each save (e.g. to stop a test run part-way).
-        threads: torch CPU threads for the run; None: :func:`gfe_viz.device.threads_for_batch`.
+        on_save: called after each save (e.g. to stop a test run part-way); in-process runs only.
+        threads: torch CPU threads of an in-process run; None: :func:`gfe_viz.device.threads_for_batch`.
+            Parallel units run on one thread each.
+        jobs: how many units train at once, each in its own process on one torch thread.
+        executor: ``"local"`` (processes on this machine) or ``"slurm"`` (a job array through
+            submitit, logs in ``out/submitit``); see :mod:`gfe_viz.experiments.executors`.
+        cluster: submitit's cluster name; ``"local"`` runs the slurm path on this machine.
 
     Returns:
         A :class:`RunOutput`. Bad input, and every refusal listed in the module docstring, raises
         before anything is written.
     """
     check_positive("save_every", save_every)
+    check_positive_int("jobs", jobs)
+    check_choice("executor", executor, EXECUTORS)
     if target is not None:
         check_positive("target", target)
+    in_process = jobs == 1 and executor == "local"
+    if on_save is not None and not in_process:
+        raise ValueError(f"on_save needs the units to run in this process (jobs=1, executor='local'), "
+                         f"got jobs={jobs}, executor={executor!r}")
     if threads is not None:
         check_positive_int("threads", threads)
-    threads = threads or threads_for_batch(settings.batch_size)
+        if not in_process and threads != 1:
+            raise ValueError(f"threads applies to units run in this process (jobs=1, executor='local'); parallel "
+                             f"units run on one thread each, got threads={threads} with jobs={jobs}, "
+                             f"executor={executor!r}")
+    threads = threads or (threads_for_batch(settings.batch_size) if in_process else 1)
     device = resolve_device(device)
     folder = Path(out)
     _check_folder(folder, settings)  # a first look, so that no data is loaded for a folder that will be refused
-    images = {d: _load(d, data_root, settings.val_images) for d in settings.datasets}
+    images = {d: _load(d, data_root, settings.val_images) for d in settings.datasets} if in_process else {}
     folder.mkdir(parents=True, exist_ok=True)
     with FolderLock(folder, command), torch_threads(threads):
         run = _check_folder(folder, settings)  # again: another run may have written it before we held the lock
@@ -222,23 +238,38 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
         (folder / "checkpoints").mkdir(exist_ok=True)
         from tqdm.auto import tqdm
 
-        for unit in tqdm(todo, desc="units", unit="unit", disable=not progress or len(todo) < 2):
-            def save(trainer: Trainer, unit=unit) -> None:
-                state = {"unit": unit.to_dict(), "settings_digest": settings.digest(), "trainer": trainer.state_dict()}
-                results_io.atomic_torch_save(state, _state_path(folder, unit))
-                rows[unit.name] = _unit_rows(unit, trainer.history)
-                results_io.write_rows(folder / "results.csv", [r for u in units for r in rows[u.name]])
-                if on_save is not None:
-                    on_save(unit, trainer)
+        def write_results() -> None:
+            results_io.write_rows(folder / "results.csv", [r for u in units for r in rows[u.name]])
 
-            trainer = _trainer(settings, unit, images[unit.dataset], device, saved.pop(unit.name))
-            try:
-                _train(trainer, schedule, save, save_every, progress, desc=unit.name)
-            except TrainingDiverged as exc:  # its rows up to the last save stay; the other units go on
-                stopped[unit.name] = f"{unit.name}: {exc}"
-                warnings.warn(f"stopped {stopped[unit.name]}", RuntimeWarning, stacklevel=2)
+        def saved_in_process(unit: Unit, trainer: Trainer) -> None:
+            rows[unit.name] = _unit_rows(unit, trainer.history)
+            write_results()
+            if on_save is not None:
+                on_save(unit, trainer)
+
+        unit_jobs = [UnitJob(settings, folder, u, data_root, str(device), save_every, progress,
+                             on_save=saved_in_process if in_process else None,
+                             images=images.get(u.dataset), state=saved.pop(u.name) if in_process else None)
+                     for u in todo]
+        bar = tqdm(total=len(todo), desc="units", unit="unit", disable=not progress or len(todo) < 2)
+
+        def done(i: int, diverged: str | None) -> None:
+            unit = todo[i]
+            if not in_process:  # the unit saved in another process: its rows are in its state file
+                state = _saved_state(folder, unit, settings.digest())
+                rows[unit.name] = _unit_rows(unit, History(**state["history"])) if state else []
+                write_results()
+            if diverged is not None:  # its rows up to the last save stay; the other units go on
+                stopped[unit.name] = f"{unit.name}: {diverged}"
+                warnings.warn(f"stopped {stopped[unit.name]}", RuntimeWarning, stacklevel=3)
                 run["stopped"] = stopped
                 results_io.atomic_write_json(folder / "run.json", run)
+            bar.update()
+
+        try:
+            run_jobs(unit_jobs, executor, jobs, folder=folder / "submitit", cluster=cluster, on_done=done)
+        finally:
+            bar.close()
 
         all_rows = [r for u in units for r in rows[u.name]]
         results_io.write_rows(folder / "results.csv", all_rows)
@@ -251,6 +282,42 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
         run["completed"] = _now()
         results_io.atomic_write_json(folder / "run.json", run)
     return RunOutput(folder=folder, rows=all_rows, summary=summary, stopped=stopped)
+
+
+@dataclass
+class UnitJob:
+    """Trains one unit to the end of the schedule, saving its state in the run folder; picklable,
+    so that an executor can run it in another process (which then loads the data and the state).
+    Returns None, or the message of :class:`~gfe_viz.training.TrainingDiverged` when it stopped."""
+
+    settings: DataEfficiencySettings
+    folder: Path
+    unit: Unit
+    data_root: str | None
+    device: str
+    save_every: float
+    progress: bool
+    on_save: Callable[[Unit, Trainer], None] | None = None  #: after each save, in-process runs only
+    images: _Images | None = None  #: preloaded by an in-process run
+    state: dict | None = None  #: the unit's saved state, preloaded by an in-process run
+
+    def __call__(self) -> str | None:
+        unit, digest = self.unit, self.settings.digest()
+        images = self.images or _load(unit.dataset, self.data_root, self.settings.val_images)
+        state = self.state if self.state is not None else _saved_state(self.folder, unit, digest)
+        trainer = _trainer(self.settings, unit, images, torch.device(self.device), state)
+
+        def save(trainer: Trainer) -> None:
+            state = {"unit": unit.to_dict(), "settings_digest": digest, "trainer": trainer.state_dict()}
+            results_io.atomic_torch_save(state, _state_path(self.folder, unit))
+            if self.on_save is not None:
+                self.on_save(unit, trainer)
+
+        try:
+            _train(trainer, self.settings.schedule(), save, self.save_every, self.progress, desc=unit.name)
+        except TrainingDiverged as exc:
+            return str(exc)
+        return None
 
 
 def _train(trainer: Trainer, schedule: list[int], save, save_every: float, progress: bool, desc: str) -> None:
@@ -274,6 +341,40 @@ def _trainer(settings: DataEfficiencySettings, unit: Unit, images: _Images, devi
     if state is not None:
         trainer.load_state_dict(state)
     return trainer
+
+
+def run_status(out: str | os.PathLike) -> list[dict]:
+    """How far each unit of the run in ``out`` is, read from its files; starts nothing.
+
+    One dict per unit: ``unit``, ``images_seen``, ``images`` (the unit's end), ``val_loss`` at its
+    last checkpoint (None before the first), ``train_time`` (seconds) and ``finished``.
+    """
+    folder = Path(out)
+    if not (folder / "run.json").is_file():
+        raise FileNotFoundError(f"no run.json in {folder}: not a data-efficiency run folder")
+    s = results_io.read_json(folder / "run.json", "restore it from a copy")["settings"]
+    end = math.ceil(s["images"] / s["batch_size"]) * s["batch_size"]
+    status = []
+    for unit in (Unit(d, m, seed) for d in s["datasets"] for seed in s["seeds"] for m in s["methods"]):
+        state = _saved_state(folder, unit, results_io.json_digest(s))
+        history = History(**state["history"]) if state else History()
+        seen = state["images_seen"] if state else 0
+        status.append({"unit": unit.name, "images_seen": seen, "images": end,
+                       "val_loss": history.val_loss[-1] if history.val_loss else None,
+                       "train_time": state["train_time"] if state else 0.0, "finished": seen >= end})
+    return status
+
+
+def format_status(status: list[dict]) -> str:
+    """One line per unit, e.g. ``mnist-gfe-seed0  4,000 / 10,000 images (40%)  val 0.1234  2.0 min``."""
+    width = max(len(s["unit"]) for s in status)
+    lines = []
+    for s in status:
+        val = "val    -  " if s["val_loss"] is None else f"val {s['val_loss']:.4f}"
+        lines.append(f"{s['unit']:<{width}}  {s['images_seen']:>10,} / {s['images']:,} images "
+                     f"({100 * s['images_seen'] / s['images']:3.0f}%)  {val}  {s['train_time'] / 60:.1f} min of training"
+                     + ("  finished" if s["finished"] else ""))
+    return "\n".join(lines) + "\n"
 
 
 def _unit_rows(unit: Unit, history: History) -> list[dict]:

@@ -9,8 +9,9 @@ from .results_io import atomic_write_bytes
 from .summary import seed_curve
 
 #: one colour per method, shared by this figure and the notebooks' plotly figures (matplotlib's tab: colours)
-COLORS = {"ae": "#ff7f0e", "gfe": "#1f77b4", "gfe_full": "#2ca02c"}
-LABELS = {"ae": "AE", "gfe": "GFE (AMD)", "gfe_full": "GFE (AMD, full adjoint)"}
+COLORS = {"ae": "#ff7f0e", "gfe": "#1f77b4", "gfe_full": "#2ca02c", "gfe_fast": "#d62728"}
+LABELS = {"ae": "AE", "gfe": "GFE (AMD)", "gfe_full": "GFE (AMD, full adjoint)",
+          "gfe_fast": "GFE (AMD, trained with TRAINING_FAST)"}
 
 
 def curve_label(method: str, n_seeds: int) -> str:

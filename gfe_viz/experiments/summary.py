@@ -113,3 +113,32 @@ def _duration(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "?"
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def compare_curves(rows: list[dict], dataset: str, reference: str, candidate: str) -> list[dict]:
+    """Checkpoint by checkpoint, ``candidate``'s validation loss against ``reference``'s on the
+    seeds and checkpoints both reached (the same seed means the same initial decoder and stream).
+
+    Each row: images seen, each curve's seed mean and sample standard deviation, the seed-mean of
+    the paired differences candidate - reference, and ``equal_or_lower``: the candidate's mean is
+    at most the reference's plus the larger of the two standard deviations (the seed spread).
+    """
+    seeds = sorted(set(seed_curve(rows, dataset, reference).seeds) & set(seed_curve(rows, dataset, candidate).seeds))
+    if not seeds:
+        raise ValueError(f"{reference!r} and {candidate!r} share no seed on {dataset!r}")
+    losses = {}
+    for method in (reference, candidate):
+        for s in seeds:
+            for n, v in zip(*_seed_losses(rows, dataset, method, s)):
+                losses.setdefault(n, {}).setdefault(method, {})[s] = v
+    table = []
+    for n in sorted(losses):
+        if any(len(losses[n].get(m, {})) < len(seeds) for m in (reference, candidate)):
+            continue
+        ref, cand = (np.array([losses[n][m][s] for s in seeds]) for m in (reference, candidate))
+        ref_std, cand_std = (float(v.std(ddof=1)) if len(seeds) > 1 else 0.0 for v in (ref, cand))
+        table.append({"images_seen": n, "reference_mean": float(ref.mean()), "reference_std": ref_std,
+                      "candidate_mean": float(cand.mean()), "candidate_std": cand_std,
+                      "paired_difference": float((cand - ref).mean()), "seeds": seeds,
+                      "equal_or_lower": bool(cand.mean() <= ref.mean() + max(ref_std, cand_std))})
+    return table
