@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import sys
+import time
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,7 +40,7 @@ class FolderLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = _read(fd)
+                holder = _read_holder(fd)
                 os.close(fd)
                 raise FolderInUseError(f"out folder {self.path.parent} is in use by another run ({_describe(holder)}); "
                                        f"wait for it to finish, or use another --out folder") from None
@@ -65,6 +66,15 @@ class FolderLock:
         self.path.unlink(missing_ok=True)  # while still locked, so no one locks the old file after us
         os.close(self._fd)
         self._fd = None
+
+
+def _read_holder(fd: int, wait: float = 2.0) -> dict:
+    """The holder of a lock someone else holds; it writes itself in just after locking, so an empty
+    file is read again for up to ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while not (holder := _read(fd)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return holder
 
 
 def _read(fd: int) -> dict:
