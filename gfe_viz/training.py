@@ -8,7 +8,8 @@ continues exactly where it stopped.
 
 A trainer watches its run and raises :class:`TrainingDiverged` instead of grinding on once the
 training loss is not finite or exceeds :data:`DIVERGED_LOSS_RATIO` times its first value, or the
-encoder failed for every sample of :data:`DIVERGED_BATCHES` batches in a row (a diverging decoder
+encoder failed (``non_finite`` or ``step_limit``) for every sample of :data:`DIVERGED_BATCHES`
+batches in a row (a diverging decoder
 costs the encoder tens of thousands of evaluations per sample and yields nothing usable).
 """
 
@@ -39,8 +40,9 @@ EVAL_SEED = 12345  #: z0 seed of every validation encode, so validation loss dep
 MAX_SEED = 2**32 - 1
 DIVERGED_LOSS_RATIO = 100.0  #: a training loss this many times the first batch's means the run diverged
 DIVERGED_BATCHES = 3  #: consecutive batches whose every sample failed to encode that mean the run diverged
-#: encoder outcomes that count as failures for the divergence watch
-FAILED_STATUSES = (Status.NON_FINITE, Status.STEP_LIMIT, Status.STEP_UNDERFLOW)
+#: encoder outcomes that count as failures for the divergence watch (not step_underflow: with
+#: AMD's stop_at_underflow, as in TRAINING_FAST, it is how a sample at its loss's resolution ends)
+FAILED_STATUSES = (Status.NON_FINITE, Status.STEP_LIMIT)
 
 
 class TrainingDiverged(RuntimeError):
