@@ -9,8 +9,8 @@ continues exactly where it stopped.
 A trainer watches its run and raises :class:`TrainingDiverged` instead of grinding on once the
 training loss is not finite or exceeds :data:`DIVERGED_LOSS_RATIO` times its first value, or the
 encoder failed (``non_finite`` or ``step_limit``) for every sample of :data:`DIVERGED_BATCHES`
-batches in a row (a diverging decoder
-costs the encoder tens of thousands of evaluations per sample and yields nothing usable).
+batches in a row: a diverging decoder costs the encoder tens of thousands of evaluations per
+sample and yields nothing usable.
 """
 
 from __future__ import annotations
