@@ -2,22 +2,27 @@
 
 The data folder is, in order: the ``root`` argument, the ``GFE_DATA_DIR`` environment variable,
 or a per-user cache folder (``~/.cache/gfe-viz/data``). torchvision downloads into the cache
-folder only when ``download=True`` (the default when no folder was given explicitly).
+folder only when ``download=True`` (the default when no folder was given explicitly). Missing,
+undownloadable and damaged files each end in one error that names the file or folder and the
+layout expected.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ._checks import check_choice, check_positive_int
+from ._paths import cache_home
 
 DATASETS = {"mnist": "MNIST", "fashionmnist": "FashionMNIST"}
 RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+_IDX_ITEM_SIZE = {0x08: 1, 0x09: 1, 0x0B: 2, 0x0C: 4, 0x0D: 4, 0x0E: 8}  # idx type code -> bytes per value
 VALIDATION_SEED = 0
 
 
@@ -27,8 +32,7 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
         return Path(root).expanduser()
     if os.environ.get("GFE_DATA_DIR"):
         return Path(os.environ["GFE_DATA_DIR"]).expanduser()
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return cache / "gfe-viz" / "data"
+    return cache_home() / "data"
 
 
 @dataclass
@@ -58,15 +62,23 @@ def load_images(dataset: str = "mnist", root: str | os.PathLike | None = None, n
         download = root is None and not os.environ.get("GFE_DATA_DIR")
     name = DATASETS[dataset]
     raw = folder / name / "raw"
-    if not download and not all((raw / f).exists() or (raw / f"{f}.gz").exists() for f in RAW_FILES):
-        raise FileNotFoundError(
-            f"{name} files not found under {raw}: expected torchvision's layout <root>/{name}/raw/ with "
-            f"{', '.join(RAW_FILES)}. Point GFE_DATA_DIR (or --data-root) at a folder that has them, "
-            f"or allow download=True with network access.")
+    layout = (f"expected torchvision's layout <root>/{name}/raw/ with {', '.join(RAW_FILES)}; point GFE_DATA_DIR "
+              f"(or --data-root) at a folder that has them")
     import torchvision
 
     dataset_cls = getattr(torchvision.datasets, name)
-    train_set = dataset_cls(str(folder), train=True, download=download)
+    if not all((raw / f).exists() for f in RAW_FILES):
+        if not download:
+            raise FileNotFoundError(f"{name} files not found under {raw}: {layout}, or allow download=True with "
+                                    f"network access.")
+        try:
+            dataset_cls(str(folder), train=True, download=True)
+        except Exception as exc:  # torchvision's download errors: no network, mirrors down, a partial file
+            raise FileNotFoundError(f"{name} files not found under {raw} and downloading them there failed "
+                                    f"({type(exc).__name__}: {exc}): {layout}.") from None
+    for file in RAW_FILES:
+        _check_idx(raw / file, layout)
+    train_set = dataset_cls(str(folder), train=True, download=False)
     test_set = dataset_cls(str(folder), train=False, download=False)
     images = _as_float(train_set.data)
     if n_val >= images.shape[0]:
@@ -76,6 +88,24 @@ def load_images(dataset: str = "mnist", root: str | os.PathLike | None = None, n
     return ImageSplits(train=images[train_idx], train_labels=train_set.targets[train_idx],
                        val=images[val_idx], val_labels=train_set.targets[val_idx],
                        test=_as_float(test_set.data), test_labels=test_set.targets, name=dataset)
+
+
+def _check_idx(path: Path, layout: str) -> None:
+    """Refuse an idx file whose size is not the one its header gives (4 magic bytes: 0, 0, type,
+    number of dimensions; then each size as a big-endian int32; then the values)."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(4)
+        ndim = head[3] if len(head) == 4 else 0
+        dims = f.read(4 * ndim)
+    if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in _IDX_ITEM_SIZE or not 1 <= ndim <= 3 \
+            or len(dims) < 4 * ndim:
+        raise ValueError(f"{path} is damaged: not an idx file (its header is {head[:4].hex() or 'empty'}); replace it "
+                         f"with a fresh copy ({layout})")
+    expected = 4 + 4 * ndim + math.prod(struct.unpack(f">{ndim}i", dims)) * _IDX_ITEM_SIZE[head[2]]
+    if size != expected:
+        raise ValueError(f"{path} is damaged: {size} bytes where its header promises {expected} (truncated?); "
+                         f"replace it with a fresh copy ({layout})")
 
 
 def _as_float(data: torch.Tensor) -> torch.Tensor:

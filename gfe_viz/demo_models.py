@@ -2,22 +2,23 @@
 
 The cache key is every setting that changes the weights, so a cached model is always the one the
 same call would train. The cache folder is ``cache_dir``, else ``$GFE_CACHE_DIR``, else
-``~/.cache/gfe-viz/models``.
+``~/.cache/gfe-viz/models``. Cached files load with ``weights_only=True``, so a planted one runs no
+code; a damaged one is retrained with a warning, so a lesson never stops on it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
+from ._paths import cache_home
 from .data import load_images
 from .device import torch_threads
-from .experiments.results_io import atomic_torch_save
+from .experiments.results_io import DamagedFileError, atomic_torch_save, json_digest, load_torch_file
 from .models import initial_model
 from .training import EncodeSettings, History, TrainConfig, Trainer
 
@@ -30,7 +31,7 @@ def cache_folder(cache_dir: str | os.PathLike | None = None) -> Path:
         return Path(cache_dir).expanduser()
     if os.environ.get("GFE_CACHE_DIR"):
         return Path(os.environ["GFE_CACHE_DIR"]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gfe-viz" / "models"
+    return cache_home() / "models"
 
 
 def train_demo_model(method: str = "gfe", latent_dim: int = 2, dataset: str = "mnist", n_images: int = 2000,
@@ -45,13 +46,19 @@ def train_demo_model(method: str = "gfe", latent_dim: int = 2, dataset: str = "m
     config = TrainConfig(method=method, batch_size=batch_size, seed=seed, encoding=encoding)
     key = {"method": method, "latent_dim": latent_dim, "dataset": dataset, "n_images": n_images, "n_val": n_val,
            "config": asdict(config)}
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    path = cache_folder(cache_dir) / f"{method}-{dataset}-d{latent_dim}-{digest}.pt"
+    path = cache_folder(cache_dir) / f"{method}-{dataset}-d{latent_dim}-{json_digest(key)}.pt"
     model = initial_model(method, latent_dim, seed=seed)
     if use_cache and path.exists():
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-        model.load_state_dict(saved["model"])
-        return model, History(**saved["history"])
+        try:
+            saved = load_torch_file(path, fix="retraining it")
+            model.load_state_dict(saved["model"])
+            return model, History(**saved["history"])
+        except DamagedFileError as exc:
+            problem = str(exc)
+        except (KeyError, TypeError, RuntimeError) as exc:  # RuntimeError: weights of another shape
+            problem = f"{path} does not hold this demo model ({type(exc).__name__}: {exc}); retraining it"
+        warnings.warn(problem, stacklevel=2)
+        model = initial_model(method, latent_dim, seed=seed)  # a failed load_state_dict may have changed it
     splits = load_images(dataset, n_val=n_val)
     trainer = Trainer(model, splits.train, splits.val, config, device="cpu")
     checkpoints = [n_images * k // 4 for k in range(1, 5)]

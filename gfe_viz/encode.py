@@ -7,7 +7,7 @@ import inspect
 import torch
 from torch import nn
 
-from ._checks import check_choice, check_positive, check_tensor
+from ._checks import check_choice, check_positive, check_positive_int, check_tensor
 from .amd import ACCEPTANCE_MODES, AMDOptions, solve_amd
 from .classical import ADAPTIVE, FIXED_STEP, solve_classical
 from .flows import GradientFlow
@@ -16,7 +16,8 @@ from .solution import EncodeResult
 
 SOLVERS = ("amd", *FIXED_STEP, *ADAPTIVE)
 Z0_CHOICES = ("zeros", "uniform")
-_CLASSICAL_OPTIONS = tuple(p for p in inspect.signature(solve_classical).parameters if p in ("dt", "rtol", "atol", "n_save"))
+_CLASSICAL_OPTIONS = tuple(p for p in inspect.signature(solve_classical).parameters
+                           if p in ("dt", "rtol", "atol", "n_save", "max_num_steps"))
 
 
 def encode(decoder: nn.Module, x: torch.Tensor, solver: str = "amd", order: int = 1, acceptance: str = "per_sample",
@@ -30,7 +31,8 @@ def encode(decoder: nn.Module, x: torch.Tensor, solver: str = "amd", order: int 
         decoder: a module mapping (B, d) latents to (B, ...) outputs with x's per-sample size.
         x: (B, ...) targets; the solve follows x's dtype and device.
         solver: ``"amd"`` (default), or torchdiffeq's ``"euler"``, ``"rk4"`` (fixed step ``dt``),
-            ``"dopri5"`` (``rtol``, ``atol``).
+            ``"dopri5"`` (``rtol``, ``atol``, ``max_num_steps``: attempted steps before it stops
+            as ``step_limit``, default 10,000).
         order: 1 for the gradient flow, 2 for the Nesterov-like flow.
         acceptance: AMD only: ``"per_sample"`` or ``"batch"`` (the reference's behaviour).
         loss: ``"bce"`` (decoder gives logits), ``"mse"``, or a callable (output, target) -> (B,).
@@ -46,7 +48,7 @@ def encode(decoder: nn.Module, x: torch.Tensor, solver: str = "amd", order: int 
             decoder with the BCE or MSE loss, about a third cheaper per evaluation at small batch)
             or ``"auto"`` (fused where it applies); see :class:`GradientFlow`.
         **options: AMD fields (dt0, dt_max, shrink, grow, sigma, max_shrinks, conv_tol, conv_after,
-            fail_jump, max_attempts) or the classical solvers' dt, rtol, atol, n_save.
+            fail_jump, max_attempts) or the classical solvers' dt, rtol, atol, n_save, max_num_steps.
 
     Returns:
         An :class:`EncodeResult` with ``z``, ``loss``, ``status``, ``stats`` and, when recorded,
@@ -75,6 +77,10 @@ def encode(decoder: nn.Module, x: torch.Tensor, solver: str = "amd", order: int 
             check_positive(name, options[name])
     if "n_save" in options and (not isinstance(options["n_save"], int) or options["n_save"] < 2):
         raise ValueError(f"n_save must be an integer >= 2, got {options['n_save']!r}")
+    if "max_num_steps" in options:
+        if solver not in ADAPTIVE:
+            raise TypeError(f"max_num_steps applies to {list(ADAPTIVE)} only, got solver={solver!r}")
+        check_positive_int("max_num_steps", options["max_num_steps"])
     return solve_classical(flow, x, start, tau, solver, record=record, **options)
 
 

@@ -19,7 +19,7 @@ from torch import nn
 
 from ._checks import check_choice, check_positive
 from .fused_gradient import FUSED_LOSSES, fused_layers, fused_loss_and_grad
-from .losses import LossFn, get_loss
+from .losses import LossFn, check_loss_values, check_targets, get_loss
 
 DAMPING_EPS = 1e-5
 ALPHA_SCHEDULES = ("constant", "exponential")
@@ -60,6 +60,7 @@ class GradientFlow:
             raise ValueError(f"gradient='fused' needs an MLP decoder (Linear layers with ELU between them in "
                              f"decoder.net) and loss 'bce' or 'mse', got {type(decoder).__name__} with loss {loss!r}; "
                              f"use gradient='auto' to fall back to autograd")
+        self._checked = False  # see _check_first_evaluation
         self.order = order
         self.alpha = float(alpha)
         self.decay_rate = 2.0 / tau if alpha_schedule == "exponential" else 0.0
@@ -76,17 +77,33 @@ class GradientFlow:
     # --- decoder evaluations --------------------------------------------------------------
     def loss(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Per-sample loss l(x, D(z)), shape (n,)."""
-        return self.loss_fn(self._decode_like(z, x), x)
+        output = self._decode_like(z, x)
+        values = self.loss_fn(output, x)
+        if not self._checked:
+            self._check_first_evaluation(x, values, output)
+        return values
 
     def loss_and_grad(self, z: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-sample loss (n,) and its gradient in z (n, d): one decoder forward and backward."""
         if self._fused is not None:
+            if not self._checked:
+                self._check_first_evaluation(x)
             return fused_loss_and_grad(self._fused, self.loss_name, z, x)
         with torch.enable_grad():
             z = z.detach().requires_grad_(True)
             loss = self.loss(z, x)
             (grad,) = torch.autograd.grad(loss.sum(), z)
         return loss.detach(), grad
+
+    def _check_first_evaluation(self, x: torch.Tensor, values: torch.Tensor | None = None,
+                                output: torch.Tensor | None = None) -> None:
+        """Once per flow, at its first evaluation: the targets suit the loss, and a loss's values are
+        one floating value per sample that depends on the output (a wrong shape would otherwise fail
+        deep inside a solver, and a batch mean would silently give wrong latents)."""
+        check_targets(self.loss_fn, x)
+        if values is not None:
+            check_loss_values(values, output)
+        self._checked = True
 
     def _decode_like(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         out = self.decoder(z)

@@ -13,9 +13,10 @@ class Status(enum.IntEnum):
 
     CONVERGED = 0  #: the loss stopped changing (AMD convergence test)
     REACHED_TAU = 1  #: integrated up to the horizon tau
-    #: dt fell below its floor: reached tau through a forced step, or stopped there (AMD ``stop_at_underflow``)
+    #: dt fell below its floor: reached tau through a forced step, or stopped there (AMD ``stop_at_underflow``,
+    #: dopri5 below ``DT_FLOOR * tau``)
     STEP_UNDERFLOW = 2
-    NON_FINITE = 3  #: the flow produced NaN or inf; z is the last finite state
+    NON_FINITE = 3  #: the flow produced NaN or inf; z is the last state with a finite loss
     STEP_LIMIT = 4  #: stopped by the solver's step limit before converging or reaching tau
 
 

@@ -5,10 +5,17 @@ so that their curves differ only by how latents are found. A :class:`Trainer` tr
 a stream of images and records a :class:`History` at checkpoints; its state can be saved and
 restored, and the stream is a pure function of the number of images seen, so a resumed run
 continues exactly where it stopped.
+
+A trainer watches its run and raises :class:`TrainingDiverged` instead of grinding on once the
+training loss is not finite or exceeds :data:`DIVERGED_LOSS_RATIO` times its first value, or the
+encoder failed (``non_finite`` or ``step_limit``) for every sample of :data:`DIVERGED_BATCHES`
+batches in a row: a diverging decoder costs the encoder tens of thousands of evaluations per
+sample and yields nothing usable.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
@@ -23,11 +30,23 @@ from .data import stream_indices
 from .device import resolve_device
 from .encode import encode
 from .flows import GradientFlow
-from .losses import get_loss
+from .losses import check_targets, get_loss
 from .models import Autoencoder
+from .solution import Status
 
 METHODS = ("gfe", "gfe_full", "ae")
 EVAL_SEED = 12345  #: z0 seed of every validation encode, so validation loss depends on the decoder alone
+#: seeds lie in [0, MAX_SEED]: the per-batch seeds derived from them (seed * 1_000_003 + images) fit torch's 64 bits
+MAX_SEED = 2**32 - 1
+DIVERGED_LOSS_RATIO = 100.0  #: a training loss this many times the first batch's means the run diverged
+DIVERGED_BATCHES = 3  #: consecutive batches whose every sample failed to encode that mean the run diverged
+#: encoder outcomes that count as failures for the divergence watch (not step_underflow: with
+#: AMD's stop_at_underflow, as in TRAINING_FAST, it is how a sample at its loss's resolution ends)
+FAILED_STATUSES = (Status.NON_FINITE, Status.STEP_LIMIT)
+
+
+class TrainingDiverged(RuntimeError):
+    """The training run diverged (see the module docstring); the message says why and what to change."""
 
 
 @dataclass
@@ -72,6 +91,8 @@ class TrainConfig:
         check_positive("eps", self.eps)
         if not isinstance(self.rms_alpha, (int, float)) or not 0 <= self.rms_alpha < 1:
             raise ValueError(f"rms_alpha must be in [0, 1), got {self.rms_alpha!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be an integer in [0, {MAX_SEED}], got {self.seed!r}")
         if self.method == "gfe_full" and self.encoding.order != 1:
             raise ValueError(f"method 'gfe_full' needs encoding.order=1, got {self.encoding.order}")
 
@@ -107,12 +128,16 @@ class Trainer:
         self.train_images = check_tensor("train_images", train_images).to(self.device)
         self.val_images = check_tensor("val_images", val_images).to(self.device) if val_images is not None else None
         self.loss_fn = get_loss(self.config.loss)
+        check_targets(self.loss_fn, self.train_images, "train_images")
+        if self.val_images is not None:
+            check_targets(self.loss_fn, self.val_images, "val_images")
         self.optimizer = torch.optim.RMSprop(self.model.parameters(), lr=self.config.lr, alpha=self.config.rms_alpha,
                                              eps=self.config.eps)
         self.images_seen = 0
         self.train_time = 0.0
         self.history = History()
         self._since_checkpoint: list[tuple[float, float]] = []  # (batch loss, mean nfe) per step
+        self._watch = {"first_loss": None, "failed_batches": 0}  # the divergence watch's memory
 
     @property
     def decoder(self) -> nn.Module:
@@ -130,32 +155,58 @@ class Trainer:
                       generator=generator, **settings.kwargs())
 
     def train_step(self) -> tuple[float, float]:
-        """Train on the next batch of the stream; returns (batch loss, mean encoder NFE per sample)."""
+        """Train on the next batch of the stream; returns (batch loss, mean encoder NFE per sample).
+
+        Raises :class:`TrainingDiverged`, leaving the model as it was, when the batch shows the
+        run diverged."""
         cfg = self.config
         idx = stream_indices(self.images_seen, cfg.batch_size, self.train_images.shape[0], cfg.seed)
         x = self.train_images[idx.to(self.device)]
         start = time.perf_counter()
         self.optimizer.zero_grad(set_to_none=True)
-        nfe = 0.0
+        nfe, status = 0.0, None
         params = list(self.model.parameters())
         if cfg.method == "ae":
             loss = self.loss_fn(self.model(x), x).mean()
             loss.backward()
         else:
             result = self.encode(x, seed=cfg.seed * 1_000_003 + self.images_seen, record=cfg.method == "gfe_full")
-            nfe = result.stats.nfe.double().mean().item()
+            nfe, status = result.stats.nfe.double().mean().item(), result.status
             if cfg.method == "gfe":
                 loss, grads = approximate_adjoint_gradient(self._flow(), x, result.z, params)
             else:
                 loss, grads = full_adjoint_gradient(self._flow(), x, result, params)
             for p, g in zip(params, grads):
                 p.grad = g
-        self.optimizer.step()
         loss_value = loss.item()
+        self._check_divergence(loss_value, status)
+        self.optimizer.step()
         self.train_time += time.perf_counter() - start
         self.images_seen += cfg.batch_size
         self._since_checkpoint.append((loss_value, nfe))
         return loss_value, nfe
+
+    def _check_divergence(self, loss: float, status: torch.Tensor | None) -> None:
+        """Raise :class:`TrainingDiverged` when this batch's loss or encoder statuses show divergence."""
+        watch = self._watch
+        if watch["first_loss"] is None:
+            watch["first_loss"] = loss
+        first, reason = watch["first_loss"], None
+        failed = status is not None and bool(torch.isin(status, status.new_tensor(FAILED_STATUSES)).all())
+        watch["failed_batches"] = watch["failed_batches"] + 1 if failed else 0
+        if not math.isfinite(loss):
+            reason = f"the training loss is {loss}"
+        elif first > 0 and loss > DIVERGED_LOSS_RATIO * first:
+            reason = (f"the training loss rose to {loss:.4g}, over {DIVERGED_LOSS_RATIO:g} times its first value "
+                      f"{first:.4g}")
+        elif watch["failed_batches"] >= DIVERGED_BATCHES:
+            values, counts = (v.tolist() for v in status.unique(return_counts=True))
+            counts = ", ".join(f"{Status(v).name.lower()} {n}" for v, n in zip(values, counts))
+            reason = (f"the encoder failed for every sample of {DIVERGED_BATCHES} batches in a row "
+                      f"(last batch: {counts})")
+        if reason is not None:
+            raise TrainingDiverged(f"{self.config.method} training diverged at {self.images_seen} images: {reason}; "
+                                   f"lower the learning rate (lr={self.config.lr:g})")
 
     def evaluate(self, images: torch.Tensor | None = None) -> float:
         """Mean per-sample loss of reconstructions of ``images`` (default: the validation images).
@@ -202,17 +253,25 @@ class Trainer:
         pending = sorted(c for c in set(checkpoints) if c > self.images_seen)
         from tqdm.auto import tqdm
 
+        # tqdm's own ETA would extrapolate images/s across the evaluations; ours adds them up (see _time_left)
         bar = tqdm(total=images, initial=min(self.images_seen, images), unit="img", disable=not progress,
-                   desc=desc or self.config.method)
+                   desc=desc or self.config.method,
+                   bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} img [{elapsed}{postfix}]")
+        start, eval_times = (self.images_seen, self.train_time), []
         try:
             while self.images_seen < images:
                 loss, _ = self.train_step()
                 bar.update(min(self.config.batch_size, images - bar.n))
-                bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
                 checkpointed = bool(pending) and self.images_seen >= pending[0]
                 if checkpointed:
                     pending = [c for c in pending if c > self.images_seen]
+                    began = time.perf_counter()
                     self.checkpoint()
+                    eval_times.append(time.perf_counter() - began)
+                left = self._time_left(images, start, len(pending), eval_times)
+                bar.set_postfix(loss=f"{loss:.4f}", left="?" if left is None else bar.format_interval(left),
+                                refresh=False)
+                if checkpointed:
                     if on_checkpoint is not None:
                         on_checkpoint(self)
                 if on_step is not None:
@@ -221,10 +280,22 @@ class Trainer:
             bar.close()
         return self.history
 
+    def _time_left(self, images: int, start: tuple[int, float], evaluations: int,
+                   eval_times: list[float]) -> float | None:
+        """Seconds to ``images``: the images left at this run's training rate since ``start`` (images
+        seen, training time) plus ``evaluations`` checkpoints at their mean evaluation time so far;
+        None until both rates are known."""
+        trained, spent = self.images_seen - start[0], self.train_time - start[1]
+        evaluating = evaluations > 0 and self.val_images is not None
+        if trained <= 0 or (evaluating and not eval_times):
+            return None
+        seconds = (images - self.images_seen) * spent / trained
+        return seconds + evaluations * sum(eval_times) / len(eval_times) if evaluating else seconds
+
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "images_seen": self.images_seen, "train_time": self.train_time, "history": asdict(self.history),
-                "since_checkpoint": list(self._since_checkpoint)}
+                "since_checkpoint": list(self._since_checkpoint), "watch": dict(self._watch)}
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -233,3 +304,4 @@ class Trainer:
         self.train_time = state["train_time"]
         self.history = History(**state["history"])
         self._since_checkpoint = [tuple(s) for s in state["since_checkpoint"]]
+        self._watch = dict(state["watch"])

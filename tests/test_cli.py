@@ -52,6 +52,10 @@ def test_tiny_run_records_the_command_and_prints_the_summary(tmp_path, capsys):
     (["--methods", "gfe_full", "--order", "2"], "method 'gfe_full' needs encoding.order=1, got 2"),
     (["--images", "3", "--batch-size", "5"], "images must be >= batch_size=5, got 3"),
     (["--val-images", "20000"], "val_images must be <= 10000 (the mnist test images), got 20000"),
+    (["--seeds", "0", "99999999999999999999"],
+     "seeds must be a non-empty list of distinct integers in [0, 4294967295], got (0, 99999999999999999999)"),
+    (["--device", "mps"], "MPS (Apple GPUs) is not available"),
+    (["--device", "tpu"], "device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got 'tpu'"),
 ])
 def test_bad_input_exits_with_a_clear_error_and_writes_nothing(tmp_path, capsys, argv, message):
     out = tmp_path / "run"
@@ -66,6 +70,60 @@ def test_missing_data_offline_names_the_folder_and_writes_nothing(tmp_path, caps
     err = _fails(["--out", str(out), "--data-root", str(empty), *TINY], capsys)
     assert f"MNIST files not found under {empty / 'MNIST' / 'raw'}" in err
     assert not out.exists() and list(empty.iterdir()) == []
+
+
+def test_a_cuda_index_beyond_the_gpus_is_refused_before_anything_is_written(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    err = _fails(["--out", str(tmp_path / "run"), "--device", "cuda:2", *TINY], capsys)
+    assert "device 'cuda:2' was requested but this machine has 2 CUDA device(s): expected cuda:0 to cuda:1" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_without_a_data_folder_the_error_says_where_and_how(tmp_path, capsys, monkeypatch):
+    import torchvision
+
+    def offline(self):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", offline)
+    monkeypatch.delenv("GFE_DATA_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    err = _fails(["--out", str(tmp_path / "run"), *TINY], capsys)
+    assert f"MNIST files not found under {tmp_path / 'cache' / 'gfe-viz' / 'data' / 'MNIST' / 'raw'}" in err
+    assert "GFE_DATA_DIR (or --data-root)" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_ctrl_c_says_how_to_resume_and_exits_130(tmp_path, capsys, monkeypatch):
+    from gfe_viz.experiments import data_efficiency
+
+    out = tmp_path / "run"
+    real_train = data_efficiency._train
+
+    def interrupted(trainer, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(data_efficiency, "_train", interrupted)
+    assert main(["data-efficiency", "--out", str(out), *TINY]) == 130
+    assert capsys.readouterr().err.strip().endswith("interrupted; run the same command to resume")
+    assert not (out / ".lock").exists()
+    monkeypatch.setattr(data_efficiency, "_train", real_train)
+    assert main(["data-efficiency", "--out", str(out), *TINY]) == 0  # the same command resumes
+
+
+def test_a_stopped_unit_gives_status_1(tmp_path, capsys, monkeypatch):
+    from gfe_viz.experiments import data_efficiency
+    from gfe_viz.training import TrainingDiverged
+
+    def diverge(trainer, *args, **kwargs):
+        raise TrainingDiverged("ae training diverged at 5 images: the training loss is nan; lower the learning rate")
+
+    monkeypatch.setattr(data_efficiency, "_train", diverge)
+    with pytest.warns(RuntimeWarning, match="stopped mnist-ae-seed0"):
+        status = main(["data-efficiency", "--out", str(tmp_path / "run"), "--methods", "ae", *TINY])
+    assert status == 1
+    assert "stopped mnist-ae-seed0: ae training diverged at 5 images" in capsys.readouterr().out
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

@@ -149,3 +149,57 @@ def test_noisy_circle():
     assert not torch.equal(points, noisy_circle(300, dim=3, noise=0.05, seed=2))
     with pytest.raises(ValueError, match="dim"):
         noisy_circle(10, dim=1)
+
+
+# --- missing, undownloadable and damaged data: one error naming the file or folder -------------------------
+
+def _copy_of_mnist(tmp_path) -> Path:
+    """A data folder whose MNIST files link to the shared ones (so one can be replaced by a damaged copy)."""
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for file in RAW_FILES:
+        (raw / file).symlink_to(data_root() / "MNIST" / "raw" / file)
+    return raw
+
+
+@pytest.mark.parametrize("damage, message", [("truncated", "bytes where its header promises 7840016 (truncated?)"),
+                                             ("random", "not an idx file")])
+def test_a_damaged_idx_file_is_named_with_what_to_do(tmp_path, damage, message):
+    raw = _copy_of_mnist(tmp_path)
+    path = raw / "t10k-images-idx3-ubyte"
+    data = path.read_bytes()
+    path.unlink()
+    path.write_bytes(data[:5000] if damage == "truncated" else b"\x12\x34" + data[2:5000])
+    with pytest.raises(ValueError) as info:
+        load_images("mnist", root=tmp_path, download=False)
+    text = str(info.value)
+    assert text.startswith(f"{path} is damaged") and message in text
+    assert "replace it with a fresh copy" in text and "MNIST/raw/" in text
+
+
+def test_a_failed_download_names_the_folder_and_how_to_set_it(tmp_path, monkeypatch):
+    import torchvision
+
+    def offline(self):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", offline)
+    monkeypatch.delenv("GFE_DATA_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    with pytest.raises(FileNotFoundError) as info:
+        load_images("mnist")
+    text = str(info.value)
+    assert f"MNIST files not found under {tmp_path / 'gfe-viz' / 'data' / 'MNIST' / 'raw'}" in text
+    assert "downloading them there failed (RuntimeError: Error downloading train-images-idx3-ubyte.gz)" in text
+    assert "GFE_DATA_DIR (or --data-root)" in text and "<root>/MNIST/raw/ with train-images-idx3-ubyte" in text
+
+
+@pytest.mark.parametrize("value", ["", "relative/cache"])
+def test_an_empty_or_relative_xdg_cache_home_counts_as_unset(monkeypatch, value):
+    from gfe_viz.demo_models import cache_folder
+
+    monkeypatch.delenv("GFE_DATA_DIR")
+    monkeypatch.delenv("GFE_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", value)
+    assert data_root() == Path.home() / ".cache" / "gfe-viz" / "data"
+    assert cache_folder() == Path.home() / ".cache" / "gfe-viz" / "models"

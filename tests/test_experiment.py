@@ -1,8 +1,13 @@
 """The data-efficiency experiment: schedule, summary, file format, resume and refusal to mix settings."""
 
 import csv
+import io
 import json
 import math
+import os
+import re
+import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,7 +15,9 @@ import torch
 from gfe_viz.experiments import (DataEfficiencySettings, format_summary, plot_data_efficiency, read_rows,
                                  run_data_efficiency, summarise)
 from gfe_viz.experiments import data_efficiency
-from gfe_viz.experiments.results_io import FIELDS, write_rows
+from gfe_viz.experiments.folder_lock import LOCK_FILE, FolderInUseError
+from gfe_viz.experiments.results_io import FIELDS, DamagedFileError, atomic_write_json, write_rows
+from gfe_viz.training import TrainingDiverged
 
 _CACHE = {}
 _REAL_LOAD = data_efficiency.load_images
@@ -232,6 +239,245 @@ def test_a_non_empty_folder_without_run_json_is_refused(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
 
+# --- files: no code execution, no silent mix-ups ------------------------------------------------------
+
+def _copy(folder, tmp_path):
+    import shutil
+
+    return shutil.copytree(folder, tmp_path / "copy")
+
+
+def _snapshot(folder):
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+class _Planted:
+    """A pickle that creates ``marker`` when it is unpickled with code execution allowed."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (str(self.marker),))
+
+
+def test_a_planted_pickle_in_a_run_folder_runs_nothing(full_run, tmp_path):
+    folder = _copy(full_run.folder, tmp_path)
+    marker = tmp_path / "code-ran"
+    path = folder / "checkpoints" / "mnist-gfe-seed0.pt"
+    torch.save({"trainer": _Planted(marker)}, path)
+    before = _snapshot(folder)
+    with pytest.raises(DamagedFileError, match=re.escape(str(path))) as info:
+        run_data_efficiency(TINY, folder, device="cpu", progress=False)
+    assert not marker.exists(), "loading a saved state must never run code from it"
+    assert "delete it to train mnist-gfe-seed0 again" in str(info.value)
+    assert _snapshot(folder) == before
+
+
+def test_swapped_checkpoints_are_refused_naming_the_file(full_run, tmp_path):
+    folder = _copy(full_run.folder, tmp_path)
+    gfe, ae = folder / "checkpoints" / "mnist-gfe-seed0.pt", folder / "checkpoints" / "mnist-ae-seed0.pt"
+    gfe_bytes = gfe.read_bytes()
+    gfe.write_bytes(ae.read_bytes())
+    ae.write_bytes(gfe_bytes)
+    before = _snapshot(folder)
+    with pytest.raises(DamagedFileError, match=re.escape(f"{gfe} holds the state of mnist-ae-seed0")) as info:
+        run_data_efficiency(TINY, folder, device="cpu", progress=False)
+    assert "not of mnist-gfe-seed0" in str(info.value)
+    assert _snapshot(folder) == before, "the summary must not report one method's curve as the other's"
+
+
+def test_a_state_of_other_settings_is_refused(full_run, tmp_path):
+    folder = _copy(full_run.folder, tmp_path)
+    path = folder / "checkpoints" / "mnist-gfe-seed0.pt"
+    state = torch.load(path, weights_only=True)
+    state["settings_digest"] = "0123456789abcdef"
+    torch.save(state, path)
+    with pytest.raises(DamagedFileError, match="settings digest 0123456789abcdef, not of mnist-gfe-seed0 with this "
+                                               f"folder's settings \\(digest {TINY.digest()}\\)"):
+        run_data_efficiency(TINY, folder, device="cpu", progress=False)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "random"])
+def test_a_damaged_checkpoint_gives_one_error_naming_it(full_run, tmp_path, damage):
+    folder = _copy(full_run.folder, tmp_path)
+    path = folder / "checkpoints" / "mnist-ae-seed0.pt"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3] if damage == "truncated" else os.urandom(2000))
+    before = _snapshot(folder)
+    with pytest.raises(DamagedFileError) as info:
+        run_data_efficiency(TINY, folder, device="cpu", progress=False)
+    message = str(info.value)
+    assert message.startswith(f"{path} is damaged or not a file gfe-viz wrote")
+    assert message.endswith("delete it to train mnist-ae-seed0 again from the start, or put the right file back")
+    assert _snapshot(folder) == before
+
+
+@pytest.mark.parametrize("content", ['{"settings": {"images": 1', "[1, 2]", ""])
+def test_a_damaged_run_json_gives_one_error_naming_it(full_run, tmp_path, content):
+    folder = _copy(full_run.folder, tmp_path)
+    (folder / "run.json").write_text(content)
+    before = _snapshot(folder)
+    with pytest.raises(DamagedFileError, match=re.escape(f"{folder / 'run.json'} is damaged")) as info:
+        run_data_efficiency(TINY, folder, device="cpu", progress=False)
+    assert "restore it from a copy, or use another --out folder" in str(info.value)
+    assert _snapshot(folder) == before
+
+
+def test_summary_json_is_strict_json(tmp_path):
+    rows = _rows("ae", 0, [0.5, 0.3, math.nan]) + _rows("gfe", 0, [0.4, 0.2, 0.1])
+    atomic_write_json(tmp_path / "summary.json", summarise(rows))
+
+    def refuse(name):
+        raise ValueError(f"bare {name} in the JSON")
+
+    back = json.loads((tmp_path / "summary.json").read_text(), parse_constant=refuse)
+    assert back["mnist"]["target"] is None and back["mnist"]["methods"]["ae"]["final_val_loss"] is None
+
+
+def test_the_figure_is_written_atomically(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    rows = _rows("ae", 0, [0.5, 0.3, 0.2]) + _rows("gfe", 0, [0.4, 0.2, 0.1])
+    path = tmp_path / "data_efficiency.png"
+    plot_data_efficiency(rows, summarise(rows), path)
+    good = path.read_bytes()
+    real_savefig = Figure.savefig
+
+    def interrupted(self, target, **kwargs):  # writes the start of a PNG, then the process is interrupted
+        png = io.BytesIO()
+        real_savefig(self, png, format="png")
+        if hasattr(target, "write"):
+            target.write(png.getvalue()[:100])
+        else:
+            Path(target).write_bytes(png.getvalue()[:100])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Figure, "savefig", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        plot_data_efficiency(rows, summarise(rows), path)
+    assert path.read_bytes() == good, "an interrupted save leaves the previous figure whole"
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+# --- one run per folder, one numerical regime per run -----------------------------------------------
+
+QUICK = DataEfficiencySettings(images=10, methods=("ae",), val_images=5, checkpoints=2, tau=10.0)
+
+
+def test_two_commands_into_one_new_folder_one_is_refused_naming_the_holder(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    both_checked = threading.Barrier(2, timeout=120)
+    refused = threading.Event()
+    real_load = data_efficiency._load
+
+    def load_after_both_checked(*args):  # both commands have looked at the folder and found it new
+        both_checked.wait()
+        return real_load(*args)
+
+    monkeypatch.setattr(data_efficiency, "_load", load_after_both_checked)
+    outcomes = {}
+
+    def command(lr):
+        settings = DataEfficiencySettings(**{**vars(QUICK), "lr": lr})
+        try:  # the lock holder waits in its first save until the other command was refused
+            outcomes[lr] = run_data_efficiency(settings, out, device="cpu", progress=False, threads=1,
+                                               on_save=lambda unit, trainer: refused.wait(120))
+        except Exception as exc:
+            outcomes[lr] = exc
+            refused.set()
+
+    threads = [threading.Thread(target=command, args=(lr,)) for lr in (1e-3, 2e-3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    done = {lr: o for lr, o in outcomes.items() if isinstance(o, data_efficiency.RunOutput)}
+    failed = {lr: o for lr, o in outcomes.items() if isinstance(o, Exception)}
+    assert len(done) == 1 and len(failed) == 1, outcomes
+    (winner,), (error,) = done, failed.values()
+    assert isinstance(error, FolderInUseError)
+    assert f"out folder {out} is in use by another run (pid {os.getpid()} on " in str(error)
+    run = json.loads((out / "run.json").read_text())
+    assert run["settings"]["lr"] == winner and len(run["invocations"]) == 1
+    assert len(read_rows(out / "results.csv")) == len(QUICK.schedule())
+    assert not (out / LOCK_FILE).exists(), "the lock is released when the command ends"
+
+
+def test_a_stale_lock_left_by_a_killed_run_is_taken_over(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / LOCK_FILE).write_text(json.dumps({"pid": 999999, "host": "gone", "command": "killed", "started": "then"}))
+    with pytest.warns(UserWarning, match="took over the lock .* left by a run that ended without releasing it "
+                                         r"\(pid 999999 on gone"):
+        result = run_data_efficiency(QUICK, out, device="cpu", progress=False, threads=1)
+    assert result.summary and not (out / LOCK_FILE).exists()
+
+
+def test_a_resume_with_other_threads_is_refused(tmp_path):
+    out = tmp_path / "run"
+
+    def stop(unit, trainer):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_data_efficiency(QUICK, out, device="cpu", progress=False, threads=1, on_save=stop)
+    before = _snapshot(out)
+    with pytest.raises(ValueError, match=re.escape(
+            f"out folder {out} was trained with --device cpu --threads 1, this command has --device cpu --threads 2: "
+            "resuming would mix two numerical regimes")):
+        run_data_efficiency(QUICK, out, device="cpu", progress=False, threads=2)
+    assert _snapshot(out) == before
+    assert run_data_efficiency(QUICK, out, device="cpu", progress=False, threads=1).rows
+
+
+def test_threads_follow_the_batch_size_unless_given(tmp_path):
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        run_data_efficiency(QUICK, tmp_path / "auto", device="cpu", progress=False)
+        assert torch.get_num_threads() == 2, "the caller's thread count is restored"
+    finally:
+        torch.set_num_threads(previous)
+    run = json.loads((tmp_path / "auto" / "run.json").read_text())
+    assert run["invocations"][0]["machine"]["torch_threads"] == 1  # batch 5: one thread
+
+
+def test_validation_and_checkpoints_are_sized_to_the_run():
+    quick = DataEfficiencySettings(images=200)
+    assert (quick.val_images, quick.checkpoints) == (100, 4)
+    documented = DataEfficiencySettings(images=3000)  # the README's runs
+    assert (documented.val_images, documented.checkpoints) == (1000, 15)
+    assert DataEfficiencySettings(images=200, val_images=50, checkpoints=9).schedule()[-1] == 200
+    assert DataEfficiencySettings(images=200).to_dict()["val_images"] == 100  # run.json records the sizes used
+
+
+# --- a diverging unit stops, the others go on ----------------------------------------------------
+
+def test_a_diverging_unit_stops_and_the_others_go_on(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    settings = DataEfficiencySettings(images=20, methods=("ae", "gfe"), val_images=5, checkpoints=2, tau=10.0)
+    real_step = data_efficiency.Trainer.train_step
+
+    def step(trainer):
+        if trainer.config.method == "gfe" and trainer.images_seen >= 10:
+            raise TrainingDiverged("gfe training diverged at 10 images: the training loss is nan; lower the lr")
+        return real_step(trainer)
+
+    monkeypatch.setattr(data_efficiency.Trainer, "train_step", step)
+    with pytest.warns(RuntimeWarning, match="stopped mnist-gfe-seed0: gfe training diverged at 10 images"):
+        result = run_data_efficiency(settings, out, device="cpu", progress=False, threads=1)
+    assert list(result.stopped) == ["mnist-gfe-seed0"]
+    assert [r["images_seen"] for r in result.rows if r["method"] == "ae"] == settings.schedule()  # it went on
+    assert [r["images_seen"] for r in result.rows if r["method"] == "gfe"] == [5]
+    run = json.loads((out / "run.json").read_text())
+    assert run["stopped"] == result.stopped and run["completed"]
+    assert "stopped mnist-gfe-seed0: gfe training diverged" in (out / "summary.txt").read_text()
+    monkeypatch.setattr(data_efficiency.Trainer, "train_step", lambda trainer: pytest.fail("trained again"))
+    again = run_data_efficiency(settings, out, device="cpu", progress=False, threads=1)
+    assert again.stopped == result.stopped, "a stopped unit stays stopped: it would diverge the same way again"
+
+
 def test_compare_curves_pairs_seeds_and_uses_the_seed_spread():
     from gfe_viz.experiments.summary import compare_curves
 
@@ -296,3 +542,14 @@ def test_status_reports_each_units_images_without_training(tmp_path):
     assert sorted(p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()) == before  # nothing written
     with pytest.raises(FileNotFoundError, match="no run.json"):
         run_status(tmp_path / "nothing")
+
+
+def test_a_unit_diverging_in_a_worker_process_is_stopped_and_reported(tmp_path):
+    settings = DataEfficiencySettings(images=40, methods=("gfe",), seeds=(0, 1), val_images=5, checkpoints=2,
+                                      tau=10.0, lr=1000.0)
+    with pytest.warns(RuntimeWarning, match="stopped mnist-gfe-seed"):
+        result = run_data_efficiency(settings, tmp_path, device="cpu", progress=False, jobs=2)
+    assert sorted(result.stopped) == ["mnist-gfe-seed0", "mnist-gfe-seed1"]
+    assert all("training diverged at" in why and "lower the learning rate (lr=1000)" in why
+               for why in result.stopped.values())
+    assert json.loads((tmp_path / "run.json").read_text())["stopped"] == result.stopped

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import math
+import re
 
 import pytest
 import torch
 
 from gfe_viz import AMD_MNIST, Autoencoder, MLPDecoder
 from gfe_viz.models import initial_model
-from gfe_viz.training import METHODS, EncodeSettings, History, TrainConfig, Trainer
+from gfe_viz.training import MAX_SEED, METHODS, EncodeSettings, History, TrainConfig, Trainer, TrainingDiverged
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -67,7 +68,7 @@ def test_resume_from_state_dict_reproduces_the_uninterrupted_run(tiny_images, me
     torch.save(first.state_dict(), buffer)
     buffer.seek(0)
     resumed = make_trainer(method, train, val, seed=123)  # different initial weights, then restored
-    resumed.load_state_dict(torch.load(buffer, weights_only=False))
+    resumed.load_state_dict(torch.load(buffer, weights_only=True))  # a state holds nothing that needs code to load
     resumed.run(56, checkpoints=checkpoints, progress=False)
 
     assert _comparable(resumed.history) == _comparable(straight.history)
@@ -122,6 +123,12 @@ def test_bad_config_is_rejected_with_its_name(tiny_images, config, name):
     assert name in str(info.value)
 
 
+@pytest.mark.parametrize("seed", [MAX_SEED + 1, -1, 2**70, True])
+def test_a_seed_outside_the_range_is_refused(seed):
+    with pytest.raises(ValueError, match=re.escape(f"seed must be an integer in [0, {MAX_SEED}], got {seed!r}")):
+        TrainConfig(seed=seed)
+
+
 def test_bad_trainer_arguments(tiny_images):
     train, val = tiny_images
     with pytest.raises(TypeError, match="Autoencoder"):
@@ -132,6 +139,10 @@ def test_bad_trainer_arguments(tiny_images):
     bad[3, 0, 5, 5] = float("nan")
     with pytest.raises(ValueError, match="train_images"):
         Trainer(MLPDecoder(2, 784, (1, 28, 28)), bad, val, TrainConfig(), device="cpu")
+    with pytest.raises(ValueError, match=r"train_images must lie in \[0, 1\] for loss 'bce'.* got values in \[0, 2\]"):
+        Trainer(Autoencoder(2, 784, (1, 28, 28)), train * 2, val, TrainConfig(method="ae"), device="cpu")
+    with pytest.raises(ValueError, match=r"val_images must lie in \[0, 1\].*\[-1, 0\]"):
+        Trainer(MLPDecoder(2, 784, (1, 28, 28)), train, -val, TrainConfig(), device="cpu")
     with pytest.raises(ValueError, match="device"):
         Trainer(MLPDecoder(2, 784, (1, 28, 28)), train, val, TrainConfig(), device="tpu")
     if not torch.cuda.is_available():
@@ -165,3 +176,47 @@ def test_run_checkpoints_once_per_step_and_reports_every_step(tiny_images):
     trainer.run(40, checkpoints=[32], progress=False,
                 on_step=lambda t, checkpointed: seen.append((t.images_seen, checkpointed)))
     assert seen[3:] == [(32, True), (40, False)] and trainer.history.images_seen == [8, 16, 24, 32]
+
+
+# --- a diverging run stops instead of grinding on -------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["gfe", "ae"])
+def test_a_diverging_run_stops_with_a_clear_message(tiny_images, method):
+    train, val = tiny_images
+    trainer = make_trainer(method, train, val, lr=1000.0)
+    with pytest.raises(TrainingDiverged, match=r"diverged at \d+ images: the training loss (is nan|rose to .* over "
+                                               r"100 times its first value).*lower the learning rate \(lr=1000\)"):
+        trainer.run(400, checkpoints=[400], progress=False)
+    assert trainer.images_seen <= 40, "it stops within a few batches of diverging"
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters()), "the diverging step is not applied"
+
+
+def test_an_encoder_failing_every_sample_stops_the_run(tiny_images):
+    train, val = tiny_images  # one AMD attempt per encode: every sample ends as step_limit, far from tau
+    encoding = EncodeSettings(tau=20.0, z0="zeros", amd=AMD_MNIST.replace(max_attempts=1))
+    trainer = make_trainer("gfe", train, val, encoding=encoding)
+    with pytest.raises(TrainingDiverged, match="the encoder failed for every sample of 3 batches in a row "
+                                               r"\(last batch: step_limit 8\)"):
+        trainer.run(400, progress=False)
+    assert trainer.images_seen == 16, "two failing batches are tolerated, the third stops it before its update"
+
+
+def test_the_divergence_watch_resumes_with_the_state(tiny_images):
+    train, val = tiny_images
+    encoding = EncodeSettings(tau=20.0, z0="zeros", amd=AMD_MNIST.replace(max_attempts=1))
+    first = make_trainer("gfe", train, val, encoding=encoding)
+    first.run(16, progress=False)
+    resumed = make_trainer("gfe", train, val, encoding=encoding)
+    resumed.load_state_dict(first.state_dict())
+    with pytest.raises(TrainingDiverged):
+        resumed.train_step()  # the third failing batch in a row, counting the two before the save
+
+
+def test_time_left_counts_the_evaluations_still_to_come(tiny_images):
+    train, val = tiny_images
+    trainer = make_trainer("ae", train, val)
+    trainer.images_seen, trainer.train_time = 30, 7.0  # 20 images in 5 s of training since (10, 2.0)
+    assert trainer._time_left(110, (10, 2.0), 0, []) == pytest.approx(80 * 0.25)
+    assert trainer._time_left(110, (10, 2.0), 3, [4.0, 6.0]) == pytest.approx(80 * 0.25 + 3 * 5.0)
+    assert trainer._time_left(110, (10, 2.0), 3, []) is None, "unknown until one evaluation was timed"
+    assert trainer._time_left(110, (30, 7.0), 0, []) is None

@@ -73,6 +73,18 @@ BAD_INPUTS = [
     ("rk4-n_save-zero", lambda d, x: dict(solver="rk4", dt=0.1, n_save=0), ["n_save", "0"]),
     ("amd-preset-not-options", lambda d, x: dict(amd="mnist"), ["amd", "'mnist'"]),
     ("decoder-not-a-module", lambda d, x: dict(decoder=lambda z: z), ["decoder", "function"]),
+    ("loss-batch-mean", lambda d, x: dict(loss=lambda o, t: (o - t).square().mean()),
+     ["loss", "shape (4,)", "got shape ()", "averages over the batch"]),
+    ("loss-per-pixel", lambda d, x: dict(loss=lambda o, t: (o - t).square()), ["loss", "shape (4,)", "(4, 6)"]),
+    ("loss-detached", lambda d, x: dict(loss=lambda o, t: (o - t).square().mean(1).detach()),
+     ["loss", "depends on the decoder output"]),
+    ("loss-integer", lambda d, x: dict(loss=lambda o, t: (o > t).sum(1)), ["loss", "torch.int64"]),
+    ("loss-not-a-tensor", lambda d, x: dict(loss=lambda o, t: 0.5), ["loss", "float"]),
+    ("loss-batch-mean-dopri5", lambda d, x: dict(solver="dopri5", loss=lambda o, t: (o - t).square().mean()),
+     ["loss", "got shape ()"]),
+    ("bce-targets-out-of-range",
+     lambda d, x: dict(loss="bce", x=torch.linspace(-0.5, 1.5, 24, dtype=x.dtype).reshape(4, 6)),
+     ["x", "[0, 1]", "'bce'", "[-0.5, 1.5]"]),
 ]
 
 
@@ -155,7 +167,7 @@ def test_decoder_inf_for_one_sample_leaves_the_others_unharmed(solver, options):
 
 
 @pytest.mark.parametrize("solver", ["euler", "rk4"])
-def test_fixed_step_beyond_stability_gives_non_finite_with_the_last_finite_state(linear_problem, solver):
+def test_fixed_step_beyond_stability_gives_non_finite_with_the_last_finite_loss_state(linear_problem, solver):
     # singular values 1..10: the largest Hessian eigenvalue is 2/6 * 100, stable euler dt < 0.06
     decoder, x = linear_problem(d=3, P=6, B=3, s_max=10.0, bias=False)
     x[1] = 0.0  # z = 0 is this sample's minimum: its gradient is exactly zero and it never moves
@@ -166,13 +178,13 @@ def test_fixed_step_beyond_stability_gives_non_finite_with_the_last_finite_state
     assert result.status.tolist() == [int(Status.NON_FINITE), int(Status.REACHED_TAU), int(Status.NON_FINITE)]
     assert torch.equal(result.z[1], torch.zeros(3, dtype=torch.float64))
     traj = result.trajectory.z
+    losses = torch.stack([(z @ decoder.weight.detach().T - x).square().mean(1) for z in traj])  # (n_save, B)
     for i in (0, 2):
-        finite = torch.isfinite(traj[:, i]).all(1)
-        first_bad = int((~finite).nonzero()[0]) if (~finite).any() else traj.shape[0]
-        last_finite = traj[first_bad - 1, i]
-        assert first_bad > 1 and last_finite.abs().max() > 1e6, "the sample did move (and diverge) before failing"
-        torch.testing.assert_close(result.z[i], last_finite, rtol=0, atol=0,
-                                   msg=f"sample {i}: z must be its last finite saved state, not z0")
+        finite = torch.isfinite(losses[:, i]) & torch.isfinite(traj[:, i]).all(1)
+        last = int(finite.nonzero().max())
+        assert last > 1 and traj[last, i].abs().max() > 1e6, "the sample did move (and diverge) before failing"
+        torch.testing.assert_close(result.z[i], traj[last, i], rtol=0, atol=0,
+                                   msg=f"sample {i}: z must be its last saved state with a finite loss, not z0")
 
 
 def test_linear_decoder_nan_weights_are_reported_not_propagated():

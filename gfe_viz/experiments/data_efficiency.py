@@ -5,16 +5,21 @@ stream. Each (dataset, method, seed) *unit* trains on ``images`` images and is e
 held-out set (the first ``val_images`` test images) at log-spaced checkpoints of images seen. The
 output folder holds:
 
-- ``run.json``: the settings, and for every invocation the command, package and torch versions,
-  device and machine;
+- ``run.json``: the settings, for every invocation the command, package and torch versions,
+  device and machine, and the units stopped because their training diverged;
 - ``results.csv``: one row per unit and checkpoint (columns :data:`results_io.FIELDS`);
-- ``checkpoints/<dataset>-<method>-seed<seed>.pt``: each unit's trainer state;
+- ``checkpoints/<dataset>-<method>-seed<seed>.pt``: each unit's trainer state, with the unit and
+  the settings' digest it belongs to;
 - ``summary.json``, ``summary.txt`` and ``data_efficiency.png`` once every unit has finished.
 
 Trainer states are saved at every checkpoint and at least every ``save_every`` seconds of work, all
 files are written atomically, and running again with the same settings continues each unit from
-its last saved state with the results of an uninterrupted run (wall time aside). A folder that
-holds other settings is refused.
+its last saved state with the results of an uninterrupted run (wall time aside). Refused, before
+anything is written: a folder that holds other settings, that another run holds (its
+:class:`~.folder_lock.FolderLock`), whose states belong to other units or settings, or whose
+unfinished units were trained on another device or thread count (that would mix numerical
+regimes). A damaged file is named with what to do about it. A unit whose training diverges
+(:class:`~gfe_viz.training.TrainingDiverged`) stops with its message and the others go on.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import math
 import os
 import platform
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,12 +39,13 @@ import torch
 from .._checks import check_choice, check_positive, check_positive_int
 from ..amd import AMD_MNIST, AMDOptions
 from ..data import DATASETS, load_images
-from ..device import resolve_device
+from ..device import resolve_device, threads_for_batch, torch_threads
 from ..models import initial_model
 from ..presets import ENCODERS, TRAINING_FAST
-from ..training import METHODS, EncodeSettings, History, Trainer, TrainConfig
+from ..training import MAX_SEED, METHODS, EncodeSettings, History, Trainer, TrainConfig, TrainingDiverged
 from . import results_io
 from .executors import EXECUTORS, run_jobs
+from .folder_lock import LOCK_FILE, FolderLock
 from .plots import plot_data_efficiency
 from .summary import format_summary, summarise
 
@@ -57,8 +64,10 @@ class DataEfficiencySettings:
     latent_dim: int = 20
     methods: tuple[str, ...] = ("ae", "gfe")
     seeds: tuple[int, ...] = (0,)
-    val_images: int = 1000  #: the first test images, the held-out set
-    checkpoints: int = 15  #: number of log-spaced evaluation points
+    #: the first test images, the held-out set; None: sized to the run, min(1000, max(100, images // 3))
+    val_images: int | None = None
+    #: number of log-spaced evaluation points; None: sized to the run, min(15, max(4, images // 200))
+    checkpoints: int | None = None
     tau: float = 1e4
     amd: str = "mnist"  #: AMD preset, a key of :data:`AMD_PRESETS`
     acceptance: str = "per_sample"
@@ -78,9 +87,15 @@ class DataEfficiencySettings:
             if len(set(values)) != len(values):
                 raise ValueError(f"{name} must not repeat a name, got {list(values)}")
         if isinstance(self.seeds, (str, int)) or not self.seeds or len(set(self.seeds)) != len(self.seeds) or any(
-                isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.seeds):
-            raise ValueError(f"seeds must be a non-empty list of distinct integers >= 0, got {self.seeds!r}")
-        for name in ("images", "batch_size", "latent_dim", "val_images", "checkpoints"):
+                isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED for s in self.seeds):
+            raise ValueError(f"seeds must be a non-empty list of distinct integers in [0, {MAX_SEED}], "
+                             f"got {self.seeds!r}")
+        check_positive_int("images", self.images)
+        if self.val_images is None:  # frozen dataclass: fill in the sizes once
+            object.__setattr__(self, "val_images", min(1000, max(100, self.images // 3)))
+        if self.checkpoints is None:
+            object.__setattr__(self, "checkpoints", min(15, max(4, self.images // 200)))
+        for name in ("batch_size", "latent_dim", "val_images", "checkpoints"):
             check_positive_int(name, getattr(self, name))
         if self.images < self.batch_size:
             raise ValueError(f"images must be >= batch_size={self.batch_size}, got {self.images}")
@@ -120,6 +135,10 @@ class DataEfficiencySettings:
             d["training_encoder"] = {**TRAINING_FAST, "amd": asdict(TRAINING_FAST["amd"])}
         return d
 
+    def digest(self) -> str:
+        """A short digest of :meth:`to_dict`, recorded in every saved state of the experiment."""
+        return results_io.json_digest(self.to_dict())
+
 
 @dataclass
 class Unit:
@@ -132,6 +151,9 @@ class Unit:
     @property
     def name(self) -> str:
         return f"{self.dataset}-{self.method}-seed{self.seed}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass
@@ -149,13 +171,14 @@ class RunOutput:
     folder: Path
     rows: list[dict]
     summary: dict
+    stopped: dict[str, str]  #: unit name -> why its training was stopped (it diverged)
 
 
 def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike, data_root=None,
                         device: str | torch.device | None = "auto", command: str | None = None,
                         target: float | None = None, progress: bool = True, save_every: float = 300.0,
-                        on_save: Callable[[Unit, Trainer], None] | None = None, jobs: int = 1,
-                        executor: str = "local", cluster: str | None = None) -> RunOutput:
+                        on_save: Callable[[Unit, Trainer], None] | None = None, threads: int | None = None,
+                        jobs: int = 1, executor: str = "local", cluster: str | None = None) -> RunOutput:
     """Run (or continue) the experiment into the folder ``out``; see the module docstring.
 
     Arguments:
@@ -168,79 +191,104 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
         progress: show tqdm bars with ETA.
         save_every: seconds of work between saves of a unit's state besides its checkpoints.
         on_save: called after each save (e.g. to stop a test run part-way); in-process runs only.
+        threads: torch CPU threads of an in-process run; None: :func:`gfe_viz.device.threads_for_batch`.
+            Parallel units run on one thread each.
         jobs: how many units train at once, each in its own process on one torch thread.
         executor: ``"local"`` (processes on this machine) or ``"slurm"`` (a job array through
             submitit, logs in ``out/submitit``); see :mod:`gfe_viz.experiments.executors`.
         cluster: submitit's cluster name; ``"local"`` runs the slurm path on this machine.
 
     Returns:
-        A :class:`RunOutput`. Bad input raises before anything is written.
+        A :class:`RunOutput`. Bad input, and every refusal listed in the module docstring, raises
+        before anything is written.
     """
     check_positive("save_every", save_every)
     check_positive_int("jobs", jobs)
     check_choice("executor", executor, EXECUTORS)
     if target is not None:
         check_positive("target", target)
-    if on_save is not None and (jobs > 1 or executor != "local"):
+    in_process = jobs == 1 and executor == "local"
+    if on_save is not None and not in_process:
         raise ValueError(f"on_save needs the units to run in this process (jobs=1, executor='local'), "
                          f"got jobs={jobs}, executor={executor!r}")
+    if threads is not None:
+        check_positive_int("threads", threads)
+        if not in_process and threads != 1:
+            raise ValueError(f"threads applies to units run in this process (jobs=1, executor='local'); parallel "
+                             f"units run on one thread each, got threads={threads} with jobs={jobs}, "
+                             f"executor={executor!r}")
+    threads = threads or (threads_for_batch(settings.batch_size) if in_process else 1)
     device = resolve_device(device)
     folder = Path(out)
-    _check_folder(folder, settings)
-    in_process = jobs == 1 and executor == "local"
+    _check_folder(folder, settings)  # a first look, so that no data is loaded for a folder that will be refused
     images = {d: _load(d, data_root, settings.val_images) for d in settings.datasets} if in_process else {}
-    (folder / "checkpoints").mkdir(parents=True, exist_ok=True)
-    _record_invocation(folder, settings, command, device)
+    folder.mkdir(parents=True, exist_ok=True)
+    with FolderLock(folder, command), torch_threads(threads):
+        run = _check_folder(folder, settings)  # again: another run may have written it before we held the lock
+        units = [Unit(d, m, s) for d in settings.datasets for s in settings.seeds for m in settings.methods]
+        schedule = settings.schedule()
+        saved = {u.name: _saved_state(folder, u, settings.digest()) for u in units}
+        rows = {u.name: _unit_rows(u, History(**saved[u.name]["history"])) if saved[u.name] else [] for u in units}
+        stopped = dict(run["stopped"]) if run else {}
+        todo = [u for u in units if u.name not in stopped
+                and (not rows[u.name] or rows[u.name][-1]["images_seen"] < schedule[-1])]
+        if run and todo:
+            _check_same_regime(folder, run, device, threads)
+        run = _record_invocation(folder, run, settings, command, device)
+        (folder / "checkpoints").mkdir(exist_ok=True)
+        from tqdm.auto import tqdm
 
-    units = [Unit(d, m, s) for d in settings.datasets for s in settings.seeds for m in settings.methods]
-    schedule = settings.schedule()
-    saved = {u.name: _saved_state(folder, u) for u in units}
-    rows = {u.name: _unit_rows(u, History(**saved[u.name]["history"])) if saved[u.name] else [] for u in units}
-    from tqdm.auto import tqdm
+        def write_results() -> None:
+            results_io.write_rows(folder / "results.csv", [r for u in units for r in rows[u.name]])
 
-    def write_results() -> None:
-        results_io.write_rows(folder / "results.csv", [r for u in units for r in rows[u.name]])
-
-    def saved_in_process(unit: Unit, trainer: Trainer) -> None:
-        rows[unit.name] = _unit_rows(unit, trainer.history)
-        write_results()
-        if on_save is not None:
-            on_save(unit, trainer)
-
-    todo = [u for u in units if not rows[u.name] or rows[u.name][-1]["images_seen"] < schedule[-1]]
-    unit_jobs = [UnitJob(settings, folder, u, data_root, str(device), save_every, progress,
-                         on_save=saved_in_process if in_process else None,
-                         images=images.get(u.dataset), state=saved.pop(u.name) if in_process else None)
-                 for u in todo]
-    bar = tqdm(total=len(todo), desc="units", unit="unit", disable=not progress or len(todo) < 2)
-
-    def done(i: int) -> None:
-        if not in_process:  # the unit saved in another process: its rows are in its state file
-            rows[todo[i].name] = _unit_rows(todo[i], History(**_saved_state(folder, todo[i])["history"]))
+        def saved_in_process(unit: Unit, trainer: Trainer) -> None:
+            rows[unit.name] = _unit_rows(unit, trainer.history)
             write_results()
-        bar.update()
+            if on_save is not None:
+                on_save(unit, trainer)
 
-    try:
-        run_jobs(unit_jobs, executor, jobs, folder=folder / "submitit", cluster=cluster, on_done=done)
-    finally:
-        bar.close()
+        unit_jobs = [UnitJob(settings, folder, u, data_root, str(device), save_every, progress,
+                             on_save=saved_in_process if in_process else None,
+                             images=images.get(u.dataset), state=saved.pop(u.name) if in_process else None)
+                     for u in todo]
+        bar = tqdm(total=len(todo), desc="units", unit="unit", disable=not progress or len(todo) < 2)
 
-    all_rows = [r for u in units for r in rows[u.name]]
-    results_io.write_rows(folder / "results.csv", all_rows)
-    summary = summarise(all_rows, target)
-    results_io.atomic_write_json(folder / "summary.json", summary)
-    results_io.atomic_write_text(folder / "summary.txt", format_summary(summary))
-    plot_data_efficiency(all_rows, summary, folder / FIGURE)
-    run = results_io.read_json(folder / "run.json")
-    run["completed"] = _now()
-    results_io.atomic_write_json(folder / "run.json", run)
-    return RunOutput(folder=folder, rows=all_rows, summary=summary)
+        def done(i: int, diverged: str | None) -> None:
+            unit = todo[i]
+            if not in_process:  # the unit saved in another process: its rows are in its state file
+                state = _saved_state(folder, unit, settings.digest())
+                rows[unit.name] = _unit_rows(unit, History(**state["history"])) if state else []
+                write_results()
+            if diverged is not None:  # its rows up to the last save stay; the other units go on
+                stopped[unit.name] = f"{unit.name}: {diverged}"
+                warnings.warn(f"stopped {stopped[unit.name]}", RuntimeWarning, stacklevel=3)
+                run["stopped"] = stopped
+                results_io.atomic_write_json(folder / "run.json", run)
+            bar.update()
+
+        try:
+            run_jobs(unit_jobs, executor, jobs, folder=folder / "submitit", cluster=cluster, on_done=done)
+        finally:
+            bar.close()
+
+        all_rows = [r for u in units for r in rows[u.name]]
+        results_io.write_rows(folder / "results.csv", all_rows)
+        summary = summarise(all_rows, target)
+        results_io.atomic_write_json(folder / "summary.json", summary)
+        results_io.atomic_write_text(folder / "summary.txt",
+                                     format_summary(summary) + "".join(f"stopped {why}\n" for why in stopped.values()))
+        if all_rows:  # none when every unit stopped before its first checkpoint
+            plot_data_efficiency(all_rows, summary, folder / FIGURE)
+        run["completed"] = _now()
+        results_io.atomic_write_json(folder / "run.json", run)
+    return RunOutput(folder=folder, rows=all_rows, summary=summary, stopped=stopped)
 
 
 @dataclass
 class UnitJob:
     """Trains one unit to the end of the schedule, saving its state in the run folder; picklable,
-    so that an executor can run it in another process (which then loads the data and the state)."""
+    so that an executor can run it in another process (which then loads the data and the state).
+    Returns None, or the message of :class:`~gfe_viz.training.TrainingDiverged` when it stopped."""
 
     settings: DataEfficiencySettings
     folder: Path
@@ -253,18 +301,23 @@ class UnitJob:
     images: _Images | None = None  #: preloaded by an in-process run
     state: dict | None = None  #: the unit's saved state, preloaded by an in-process run
 
-    def __call__(self) -> None:
-        unit = self.unit
+    def __call__(self) -> str | None:
+        unit, digest = self.unit, self.settings.digest()
         images = self.images or _load(unit.dataset, self.data_root, self.settings.val_images)
-        state = self.state if self.state is not None else _saved_state(self.folder, unit)
+        state = self.state if self.state is not None else _saved_state(self.folder, unit, digest)
         trainer = _trainer(self.settings, unit, images, torch.device(self.device), state)
 
         def save(trainer: Trainer) -> None:
-            results_io.atomic_torch_save(trainer.state_dict(), _state_path(self.folder, unit))
+            state = {"unit": unit.to_dict(), "settings_digest": digest, "trainer": trainer.state_dict()}
+            results_io.atomic_torch_save(state, _state_path(self.folder, unit))
             if self.on_save is not None:
                 self.on_save(unit, trainer)
 
-        _train(trainer, self.settings.schedule(), save, self.save_every, self.progress, desc=unit.name)
+        try:
+            _train(trainer, self.settings.schedule(), save, self.save_every, self.progress, desc=unit.name)
+        except TrainingDiverged as exc:
+            return str(exc)
+        return None
 
 
 def _train(trainer: Trainer, schedule: list[int], save, save_every: float, progress: bool, desc: str) -> None:
@@ -299,11 +352,11 @@ def run_status(out: str | os.PathLike) -> list[dict]:
     folder = Path(out)
     if not (folder / "run.json").is_file():
         raise FileNotFoundError(f"no run.json in {folder}: not a data-efficiency run folder")
-    s = results_io.read_json(folder / "run.json")["settings"]
+    s = results_io.read_json(folder / "run.json", "restore it from a copy")["settings"]
     end = math.ceil(s["images"] / s["batch_size"]) * s["batch_size"]
     status = []
     for unit in (Unit(d, m, seed) for d in s["datasets"] for seed in s["seeds"] for m in s["methods"]):
-        state = _saved_state(folder, unit)
+        state = _saved_state(folder, unit, results_io.json_digest(s))
         history = History(**state["history"]) if state else History()
         seen = state["images_seen"] if state else 0
         status.append({"unit": unit.name, "images_seen": seen, "images": end,
@@ -328,10 +381,23 @@ def _unit_rows(unit: Unit, history: History) -> list[dict]:
     return [{"dataset": unit.dataset, "method": unit.method, "seed": unit.seed, **row} for row in history.rows()]
 
 
-def _saved_state(folder: Path, unit: Unit) -> dict | None:
-    """The unit's last saved trainer state (on the CPU), or None."""
+def _saved_state(folder: Path, unit: Unit, digest: str) -> dict | None:
+    """The unit's last saved trainer state (on the CPU), or None; a file that is damaged or belongs
+    to another unit or other settings raises :class:`~.results_io.DamagedFileError`."""
     path = _state_path(folder, unit)
-    return torch.load(path, map_location="cpu", weights_only=False) if path.exists() else None
+    if not path.exists():
+        return None
+    fix = f"delete it to train {unit.name} again from the start, or put the right file back"
+    state = results_io.load_torch_file(path, fix)
+    owner, owner_digest = state.get("unit"), state.get("settings_digest")
+    if owner != unit.to_dict() or owner_digest != digest:
+        mine = ("no unit (an older gfe-viz?)" if owner is None
+                else f"{Unit(**owner).name}, settings digest {owner_digest}")
+        raise results_io.DamagedFileError(f"{path} holds the state of {mine}, not of {unit.name} with this folder's "
+                                          f"settings (digest {digest}): was it moved or copied? {fix}")
+    if "trainer" not in state:
+        raise results_io.DamagedFileError(f"{path} holds no trainer state; {fix}")
+    return state["trainer"]
 
 
 def _state_path(folder: Path, unit: Unit) -> Path:
@@ -345,33 +411,57 @@ def _load(dataset: str, data_root, val_images: int) -> _Images:
     return _Images(train=splits.train, val=splits.test[:val_images])
 
 
-def _check_folder(folder: Path, settings: DataEfficiencySettings) -> None:
-    """Refuse a folder that is a file, holds another run's settings, or holds files but no run.json."""
+def _check_folder(folder: Path, settings: DataEfficiencySettings) -> dict | None:
+    """The folder's run.json (None for a new or empty folder); refuse a folder that is a file,
+    holds another run's settings or a damaged run.json, or holds files but no run.json."""
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"out must be a folder, got the file {folder}")
     run_file = folder / "run.json"
     if run_file.exists():
-        saved = results_io.read_json(run_file)["settings"]
-        wanted = settings.to_dict()
+        fix = "restore it from a copy, or use another --out folder"
+        run = results_io.read_json(run_file, fix)
+        if not isinstance(run, dict) or not isinstance(run.get("settings"), dict) or \
+                not isinstance(run.get("invocations"), list) or not run["invocations"]:
+            raise results_io.DamagedFileError(f"{run_file} is damaged: it does not hold a run's settings and "
+                                              f"invocations; {fix}")
+        run.setdefault("stopped", {})
+        saved, wanted = run["settings"], settings.to_dict()
         if saved != wanted:
             diff = ", ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} now"
                              for k in sorted(set(saved) | set(wanted)) if saved.get(k) != wanted.get(k))
             raise ValueError(f"out folder {folder} holds results of other settings ({diff}); "
                              f"use another --out folder or the same settings to resume")
-    elif folder.exists() and any(folder.iterdir()):
+        return run
+    if folder.exists() and any(p.name != LOCK_FILE for p in folder.iterdir()):
         raise ValueError(f"out folder {folder} is not empty and has no run.json; expected an empty or new folder")
+    return None
 
 
-def _record_invocation(folder: Path, settings: DataEfficiencySettings, command: str | None, device) -> None:
+def _check_same_regime(folder: Path, run: dict, device: torch.device, threads: int) -> None:
+    """Refuse to resume on another device, or on the CPU with another thread count, than the
+    folder's last invocation: its results would mix two numerical regimes."""
+    last = run["invocations"][-1]
+    then_device, then_threads = torch.device(last.get("device", "cpu")), last.get("machine", {}).get("torch_threads")
+    same_device = then_device.type == device.type and (then_device.index or 0) == (device.index or 0)
+    if not same_device or (device.type == "cpu" and then_threads != threads):
+        raise ValueError(f"out folder {folder} was trained with --device {last['device']} --threads {then_threads}, "
+                         f"this command has --device {device} --threads {threads}: resuming would mix two numerical "
+                         f"regimes in one run; resume with --device {last['device']} --threads {then_threads}, "
+                         f"or use another --out folder")
+
+
+def _record_invocation(folder: Path, run: dict | None, settings: DataEfficiencySettings, command: str | None,
+                       device) -> dict:
+    """Append this invocation to run.json (made for a new folder) and return its contents."""
     import gfe_viz
 
-    run_file = folder / "run.json"
-    run = results_io.read_json(run_file) if run_file.exists() else {"settings": settings.to_dict(), "invocations": []}
+    run = run or {"settings": settings.to_dict(), "invocations": [], "stopped": {}}
     run["invocations"].append({"command": command, "started": _now(), "package_version": gfe_viz.__version__,
                                "torch_version": torch.__version__, "device": str(device),
                                "machine": machine_description(device)})
     run["completed"] = None
-    results_io.atomic_write_json(run_file, run)
+    results_io.atomic_write_json(folder / "run.json", run)
+    return run
 
 
 def machine_description(device: torch.device) -> dict:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import os
 
+from .results_io import atomic_write_bytes
 from .summary import seed_curve
 
 #: one colour per method, shared by this figure and the notebooks' plotly figures (matplotlib's tab: colours)
@@ -19,7 +21,7 @@ def curve_label(method: str, n_seeds: int) -> str:
 
 def plot_data_efficiency(rows: list[dict], summary: dict | None = None, path: str | os.PathLike | None = None):
     """One row of two panels per dataset: seed-mean curves with the seed min-max range shaded, and
-    the summary's target loss as a dashed line. Saved as PNG to ``path`` when given; no pyplot
+    the summary's target loss as a dashed line. Saved as PNG to ``path`` (atomically) when given; no pyplot
     state is touched, so it works headless and in notebooks alike.
 
     Returns:
@@ -51,5 +53,7 @@ def plot_data_efficiency(rows: list[dict], summary: dict | None = None, path: st
             ax.grid(True, which="both", alpha=0.3)
         ax_images.legend()
     if path is not None:
-        fig.savefig(path, dpi=120)
+        png = io.BytesIO()
+        fig.savefig(png, format="png", dpi=120)
+        atomic_write_bytes(path, png.getvalue())
     return fig
