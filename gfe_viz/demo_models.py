@@ -4,6 +4,11 @@ The cache key is every setting that changes the weights, so a cached model is al
 same call would train. The cache folder is ``cache_dir``, else ``$GFE_CACHE_DIR``, else
 ``~/.cache/gfe-viz/models``. Cached files load with ``weights_only=True``, so a planted one runs no
 code; a damaged one is retrained with a warning, so a lesson never stops on it.
+
+Testing aid: ``$GFE_DEMO_WEIGHT_JITTER`` (e.g. ``1e-6``) imitates another machine's rounding.
+:func:`jitter_weights` then multiplies every weight of each demo model returned (after loading or
+training; the cache keeps the unjittered weights) and of each live experiment's starting model by
+``1 + jitter * N(0, 1)``, drawn with a fixed seed. Notebook outputs that are checked must not change.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
+from torch import nn
 
+from ._checks import check_non_negative
 from ._paths import cache_home
 from .data import load_images
 from .device import torch_threads
@@ -24,6 +31,35 @@ from .training import EncodeSettings, History, TrainConfig, Trainer
 
 #: Fast encoding for demos: a short horizon and early convergence, the MNIST AMD settings otherwise.
 DEMO_ENCODING = EncodeSettings(tau=200.0, z0="zeros")
+
+#: Environment variable read by :func:`jitter_weights` (unset or 0: no jitter).
+WEIGHT_JITTER_ENV = "GFE_DEMO_WEIGHT_JITTER"
+_JITTER_SEED = 20250110
+
+
+def jitter_weights(model: nn.Module, jitter: float | None = None) -> nn.Module:
+    """Multiply every parameter of ``model`` in place by ``1 + jitter * N(0, 1)`` and return ``model``.
+
+    ``jitter`` defaults to ``$GFE_DEMO_WEIGHT_JITTER`` (0 when unset: the weights are left alone).
+    The noise comes from a fixed seed, drawn parameter by parameter in ``model.parameters()`` order,
+    so an :class:`Autoencoder` (decoder first) gets the same decoder jitter as a bare decoder.
+    """
+    name = "jitter"
+    if jitter is None:
+        name, text = f"${WEIGHT_JITTER_ENV}", os.environ.get(WEIGHT_JITTER_ENV, "").strip()
+        try:
+            jitter = float(text) if text else 0.0
+        except ValueError:
+            raise ValueError(f"{name} must be a finite number >= 0, got {text!r}") from None
+    check_non_negative(name, jitter)
+    if jitter == 0:
+        return model
+    generator = torch.Generator().manual_seed(_JITTER_SEED)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            noise = torch.randn(parameter.shape, generator=generator, dtype=torch.float64)
+            parameter.mul_((1 + jitter * noise).to(parameter.dtype))
+    return model
 
 
 def cache_folder(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -41,7 +77,8 @@ def train_demo_model(method: str = "gfe", latent_dim: int = 2, dataset: str = "m
     """Train (or load from the cache) a ``method`` model ("gfe", "gfe_full" or "ae") on one CPU thread.
 
     Returns the model (a decoder for GFE, an :class:`Autoencoder` for "ae") and its History with
-    checkpoints at 1/4, 1/2, 3/4 and all of ``n_images``.
+    checkpoints at 1/4, 1/2, 3/4 and all of ``n_images``. The model passes through
+    :func:`jitter_weights` (a no-op unless ``$GFE_DEMO_WEIGHT_JITTER`` is set).
     """
     config = TrainConfig(method=method, batch_size=batch_size, seed=seed, encoding=encoding)
     key = {"method": method, "latent_dim": latent_dim, "dataset": dataset, "n_images": n_images, "n_val": n_val,
@@ -52,7 +89,7 @@ def train_demo_model(method: str = "gfe", latent_dim: int = 2, dataset: str = "m
         try:
             saved = load_torch_file(path, fix="retraining it")
             model.load_state_dict(saved["model"])
-            return model, History(**saved["history"])
+            return jitter_weights(model), History(**saved["history"])
         except DamagedFileError as exc:
             problem = str(exc)
         except (KeyError, TypeError, RuntimeError) as exc:  # RuntimeError: weights of another shape
@@ -67,4 +104,4 @@ def train_demo_model(method: str = "gfe", latent_dim: int = 2, dataset: str = "m
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_torch_save({"model": model.state_dict(), "history": asdict(history), "key": key}, path)
-    return model, history
+    return jitter_weights(model), history

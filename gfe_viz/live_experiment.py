@@ -17,7 +17,7 @@ from torch import nn
 
 from ._checks import check_choice, check_positive_int
 from .data import DATASETS, ImageSplits, load_images
-from .demo_models import DEMO_ENCODING
+from .demo_models import DEMO_ENCODING, jitter_weights
 from .experiments.data_efficiency import DataEfficiencySettings
 from .experiments.results_io import FIELDS
 from .models import initial_model
@@ -84,7 +84,8 @@ def run_live_experiment(dataset: str = "mnist", methods: tuple[str, ...] = ("ae"
         latent_dim: the latent dimension of every model.
         n_checkpoints: log-spaced checkpoints, as in the data-efficiency command (fewer when they coincide).
         n_val: validation images scored at each checkpoint (the first of the validation split).
-        seed: initial weights, data stream and z0 draws.
+        seed: initial weights, data stream and z0 draws (the initial weights pass through
+            :func:`~gfe_viz.demo_models.jitter_weights`, a testing aid off by default).
         encoding: how GFE encodes (default: the fast demo settings).
         splits: already loaded images, to skip loading.
         progress: show a progress bar per method.
@@ -109,7 +110,7 @@ def run_live_experiment(dataset: str = "mnist", methods: tuple[str, ...] = ("ae"
     val_images = splits.val[:n_val]
     runs = {}
     for method in methods:
-        model = initial_model(method, latent_dim, tuple(splits.train.shape[1:]), seed)
+        model = jitter_weights(initial_model(method, latent_dim, tuple(splits.train.shape[1:]), seed))
         config = TrainConfig(method=method, batch_size=batch_size, seed=seed, encoding=encoding)
         run = runs[method] = LiveRun(Trainer(model, splits.train, val_images, config, device="cpu"))
         run.trainer.run(schedule[-1], checkpoints=schedule, progress=progress, on_checkpoint=_snapshot(run))

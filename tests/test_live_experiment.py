@@ -94,3 +94,14 @@ def test_bad_sizes_are_refused():
         run_live_experiment(latent_dim=0, splits=tiny_splits())
     with pytest.raises(ValueError, match="dataset must be one of"):
         run_live_experiment(dataset="cifar")
+
+
+def test_the_weight_jitter_reaches_the_starting_decoder(monkeypatch):
+    """``$GFE_DEMO_WEIGHT_JITTER`` (a testing aid) perturbs the run; without it the run is as before."""
+    run = {}
+    for jitter in ("", "1e-3"):
+        monkeypatch.setenv("GFE_DEMO_WEIGHT_JITTER", jitter)
+        run[jitter] = run_live_experiment(methods=("gfe",), n_images=8, latent_dim=2, batch_size=8, n_checkpoints=1,
+                                          n_val=12, encoding=FAST, splits=tiny_splits())
+    plain, jittered = (run[j].runs["gfe"].trainer.history.val_loss[0] for j in ("", "1e-3"))
+    assert jittered == pytest.approx(plain, rel=1e-2) and jittered != plain

@@ -11,6 +11,7 @@ cell is attached to the page (``windowingMode: none``) so that all outputs can b
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import secrets
@@ -24,6 +25,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .settings import API_TIMEOUT, WAIT_TIMEOUT
 
 # User settings written before the server starts: {plugin id: {setting: value}}.
 USER_SETTINGS = {
@@ -39,6 +42,19 @@ USER_SETTINGS = {
     # The served files are a throw-away copy, but never write them behind the test's back.
     "@jupyterlab/docmanager-extension:plugin": {"autosave": False},
 }
+
+
+class ServerAPIError(RuntimeError):
+    """A REST call to the server that gave no valid answer; ``status`` is the HTTP status, if any."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+# Failures of one REST call that a busy server can cause and a retry can cure: refused or reset
+# connections, timeouts, answers cut short (truncated JSON) and 5xx statuses.
+_TRANSIENT = (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException, json.JSONDecodeError)
 
 
 def free_loopback_port() -> int:
@@ -74,7 +90,7 @@ class JupyterLabServer:
     work_dir: Path
     log_path: Path
     python: str = sys.executable
-    startup_timeout: float = 120.0
+    startup_timeout: float = WAIT_TIMEOUT
     port: int = 0
     token: str = field(default_factory=lambda: secrets.token_hex(24))
     process: subprocess.Popen | None = None
@@ -154,29 +170,52 @@ class JupyterLabServer:
             if self.process.poll() is not None:
                 return f"the server exited with code {self.process.returncode}"
             try:
-                self.api("GET", "/api/status", timeout=5)
+                self.api("GET", "/api/status", timeout=10, tries=1)
                 return ""
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            except ServerAPIError:
                 pass
             time.sleep(0.5)
         return f"no answer on {self.base_url}/api/status within {self.startup_timeout:.0f} s"
 
-    def api(self, method: str, path: str, timeout: float = 30):
-        """Call the server's REST API with the token; the decoded JSON answer ({} if empty)."""
+    def api(self, method: str, path: str, timeout: float = API_TIMEOUT, tries: int = 4):
+        """Call the server's REST API with the token; the decoded JSON answer ({} if empty).
+
+        A busy server may refuse, drop or cut short an answer: such transient failures are
+        retried, ``tries`` times in all with growing pauses (1, 2, 4 s). Raises
+        :class:`ServerAPIError` naming the call and the last failure; a 4xx status at once.
+        """
         request = urllib.request.Request(
             self.base_url + path, method=method, headers={"Authorization": f"token {self.token}"},
             data=b"" if method in ("POST", "PUT", "PATCH") else None,
         )
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = response.read()
-        return json.loads(body) if body else {}
+        for attempt in range(1, tries + 1):
+            try:
+                with urllib.request.urlopen(request, timeout=timeout) as response:
+                    body = response.read()
+                return json.loads(body) if body else {}
+            except urllib.error.HTTPError as error:
+                failure, status = f"HTTP {error.code} {error.reason}", error.code
+                if error.code < 500:
+                    break
+            except _TRANSIENT as error:
+                failure, status = f"{type(error).__name__}: {error}", None
+            if attempt < tries:
+                time.sleep(2 ** (attempt - 1))
+        raise ServerAPIError(f"JupyterLab API {method} {path} gave no valid answer after {attempt} "
+                             f"tr{'y' if attempt == 1 else 'ies'} ({timeout:.0f} s each): {failure}", status)
 
-    def shutdown_kernels(self, timeout: float = 30) -> None:
-        """Delete every session and kernel, so that the next notebook has the CPU to itself."""
-        for session in self.api("GET", "/api/sessions"):
-            self.api("DELETE", f"/api/sessions/{session['id']}", timeout=timeout)
-        for kernel in self.api("GET", "/api/kernels"):
-            self.api("DELETE", f"/api/kernels/{kernel['id']}", timeout=timeout)
+    def shutdown_kernels(self, timeout: float = API_TIMEOUT) -> None:
+        """Delete every session and kernel, so that the next notebook has the CPU to itself.
+
+        A session or kernel that is already gone (404) is fine.
+        """
+        for kind in ("sessions", "kernels"):
+            for item in self.api("GET", f"/api/{kind}"):
+                try:
+                    self.api("DELETE", f"/api/{kind}/{item['id']}", timeout=timeout)
+                except ServerAPIError as error:
+                    if error.status != 404:
+                        raise
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -194,12 +233,12 @@ class JupyterLabServer:
         if process is not None and process.poll() is None:
             try:
                 self.shutdown_kernels(timeout=10)
-            except (OSError, ValueError):  # URLError and timeouts are OSErrors; the signals below still run
+            except ServerAPIError:  # the signals below still run
                 pass
             try:
-                self.api("POST", "/api/shutdown", timeout=10)
+                self.api("POST", "/api/shutdown", timeout=10, tries=1)
                 process.wait(timeout=grace)
-            except (OSError, ValueError, subprocess.TimeoutExpired):
+            except (ServerAPIError, subprocess.TimeoutExpired):
                 pass
             for sig in (signal.SIGTERM, signal.SIGKILL):
                 if process.poll() is not None:

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .settings import WAIT_TIMEOUT
+
 # Text that a widget view shows instead of its control when it failed (or never finished) to render.
 WIDGET_FAILURE_TEXTS = ("Error displaying widget", "Loading widget...")
 # The text/plain repr of a widget (IntSlider(value=0, ...), VBox(children=(...)), interactive(...)),
@@ -139,13 +141,14 @@ class NotebookPage:
             self.run.console_errors.append(message.text[:500])
 
     # -- opening and running -----------------------------------------------------------------
-    def open(self, timeout: float = 120) -> None:
+    def open(self, timeout: float = WAIT_TIMEOUT) -> None:
         """Load JupyterLab on the notebook and wait until its kernel is started and idle."""
         self.page.goto(self.server.notebook_url(self.name), timeout=timeout * 1000)
         self.page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=timeout * 1000)
         if not self._wait_kernel_idle(timeout):
             raise RuntimeError(f"the notebook's kernel was not started and idle within {timeout:.0f} s "
-                               f"(server state: {self._session_state()})")
+                               f"(server state: {self._session_state()}; on a loaded machine raise "
+                               f"GFE_BROWSER_WAIT_TIMEOUT)")
         self._check_dialogs()
 
     def _session_state(self) -> str | None:
@@ -187,7 +190,7 @@ class NotebookPage:
         start = time.monotonic()
         self.page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
         self.page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-        source = self._read_file()
+        source = read_complete_json(self.root_dir / self.name)
         code_cells = [i for i, c in enumerate(source["cells"]) if c["cell_type"] == "code" and _source(c).strip()]
         self.page.wait_for_timeout(500)
         deadline = start + timeout
@@ -225,7 +228,7 @@ class NotebookPage:
                 return
             time.sleep(0.5)
 
-    def save(self, timeout: float = 30) -> None:
+    def save(self, timeout: float = WAIT_TIMEOUT) -> None:
         """Save the notebook from the UI and read back the outputs the kernel sent to each cell."""
         path = self.root_dir / self.name
         before = path.stat().st_mtime_ns
@@ -237,10 +240,7 @@ class NotebookPage:
             self._check_dialogs()
             time.sleep(0.3)
         self.run.saved = path.stat().st_mtime_ns != before
-        self.run.saved_cells = self._read_file()["cells"]
-
-    def _read_file(self) -> dict:
-        return json.loads((self.root_dir / self.name).read_text())
+        self.run.saved_cells = read_complete_json(path, timeout=max(10.0, deadline - time.monotonic()))["cells"]
 
     # -- sliders ------------------------------------------------------------------------------
     def interactive_views(self) -> list[tuple[int, int]]:
@@ -316,6 +316,29 @@ class NotebookPage:
             page.set_viewport_size(viewport)
 
 
+def read_complete_json(path: Path, timeout: float = 10.0) -> dict:
+    """The JSON content of ``path``, once it parses and is unchanged while it is read.
+
+    The server writes a saved notebook in place, so a read during the write sees a truncated
+    file: such reads are repeated until ``timeout``, then the error names the file.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            before = path.stat()
+            content = json.loads(path.read_text())
+            after = path.stat()
+            if (before.st_mtime_ns, before.st_size) == (after.st_mtime_ns, after.st_size):
+                return content
+            problem = "it changed while being read"
+        except (OSError, ValueError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            problem = f"{type(error).__name__}: {error}"
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"could not read {path.name} as complete JSON within {timeout:.0f} s "
+                               f"(the server may still be writing it): {problem}")
+        time.sleep(0.5)
+
+
 def _source(cell: dict) -> str:
     source = cell.get("source", "")
     return "".join(source) if isinstance(source, list) else source
@@ -347,8 +370,8 @@ def find_problems(run: NotebookRun) -> list[str]:
         problems.append(f"the page shows {len(run.cells)} cells, the notebook file has {len(saved)}")
     if run.timed_out:
         still = [c["index"] for c in run.cells if c["prompt"] in ("[*]:",)]
-        problems.append(f"the run did not finish in time ({run.seconds:.0f} s); still running or queued: "
-                        f"{', '.join(where(i) for i in still) or 'none'}")
+        problems.append(f"the run did not finish in time ({run.seconds:.0f} s; raise GFE_BROWSER_RUN_TIMEOUT on a "
+                        f"loaded machine); still running or queued: {', '.join(where(i) for i in still) or 'none'}")
 
     first_error = None
     for cell in run.cells:
