@@ -54,7 +54,6 @@ class GradientFlow:
         self.decoder = decoder
         self.loss_fn = get_loss(loss)
         self.loss_name = loss if isinstance(loss, str) else None
-        self.gradient = gradient
         self._fused = fused_layers(decoder) if gradient != "autograd" and self.loss_name in FUSED_LOSSES else None
         if gradient == "fused" and self._fused is None:
             raise ValueError(f"gradient='fused' needs an MLP decoder (Linear layers with ELU between them in "
