@@ -21,7 +21,7 @@ from .demo_models import DEMO_ENCODING, jitter_weights
 from .experiments.data_efficiency import DataEfficiencySettings
 from .experiments.results_io import FIELDS
 from .models import initial_model
-from .training import EVAL_SEED, METHODS, EncodeSettings, TrainConfig, Trainer
+from .training import METHODS, EncodeSettings, TrainConfig, Trainer
 
 
 @dataclass
@@ -41,18 +41,9 @@ class LiveRun:
         return model
 
     def reconstruct(self, images: torch.Tensor, images_seen: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reconstructions (probabilities, images' shape) and per-image losses at a checkpoint.
-
-        GFE encodes with the training settings and the z0 seed of the validation loss.
-        """
-        trainer = Trainer(self.model_at(images_seen), images, None, self.trainer.config, device="cpu")
-        with torch.no_grad():
-            if trainer.config.method == "ae":
-                logits = trainer.model(images)
-            else:
-                logits = trainer.decoder(trainer.encode(images, seed=EVAL_SEED).z)
-            losses = trainer.loss_fn(logits, images)
-        return torch.sigmoid(logits).reshape(images.shape), losses
+        """Reconstructions (probabilities, images' shape) and per-image losses at a checkpoint,
+        as :meth:`gfe_viz.training.Trainer.reconstruct` makes them."""
+        return Trainer(self.model_at(images_seen), images, None, self.trainer.config, device="cpu").reconstruct(images)
 
 
 @dataclass

@@ -227,6 +227,18 @@ class Trainer:
                 total += losses.double().sum().item()
         return total / images.shape[0]
 
+    def reconstruct(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reconstructions of ``images`` (probabilities, the images' shape) and their per-image
+        losses; GFE encodes as :meth:`evaluate` does (``config.eval_encoding``, the fixed z0 seed)."""
+        images = images.to(self.device)
+        with torch.no_grad():
+            if self.config.method == "ae":
+                logits = self.model(images)
+            else:
+                logits = self.decoder(self.encode(images, seed=EVAL_SEED, settings=self.config.eval_encoding).z)
+            losses = self.loss_fn(logits, images)
+        return torch.sigmoid(logits).reshape(images.shape), losses
+
     def checkpoint(self) -> None:
         """Append a History row: the validation loss now and the training means since the last row."""
         steps = self._since_checkpoint or [(float("nan"), 0.0)]

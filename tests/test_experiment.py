@@ -15,6 +15,7 @@ import torch
 from gfe_viz.experiments import (DataEfficiencySettings, format_summary, plot_data_efficiency, read_rows,
                                  run_data_efficiency, summarise)
 from gfe_viz.experiments import data_efficiency
+from gfe_viz.data import load_images
 from gfe_viz.experiments.folder_lock import LOCK_FILE, FolderInUseError
 from gfe_viz.experiments.results_io import FIELDS, DamagedFileError, atomic_write_json, write_rows
 from gfe_viz.training import TrainingDiverged
@@ -183,6 +184,25 @@ def test_tiny_run_writes_the_documented_files(full_run):
     assert "mnist: target validation loss" in (folder / "summary.txt").read_text()
 
 
+def test_every_checkpoint_stores_the_reconstructions_of_the_first_validation_images(full_run):
+    stored = data_efficiency.load_reconstructions(full_run.folder)
+    n, schedule = data_efficiency.RECONSTRUCTED_IMAGES, TINY.schedule()
+    val = load_images("mnist").test[:n]
+    assert torch.equal(stored["images"]["mnist"], (val * 255).round().to(torch.uint8))
+    for method in ("gfe", "ae"):
+        unit = stored["units"][f"mnist-{method}-seed0"]
+        assert unit["images_seen"] == schedule and unit["method"] == method
+        assert unit["reconstructions"].shape == (len(schedule), n, 1, 28, 28)
+        assert unit["reconstructions"].dtype == torch.uint8
+        # the last ones are the final decoder's, as Trainer.reconstruct makes them
+        state = torch.load(full_run.folder / "checkpoints" / f"mnist-{method}-seed0.pt", weights_only=True)
+        trainer = data_efficiency._trainer(TINY, data_efficiency.Unit("mnist", method, 0),
+                                           data_efficiency._Images(train=val, val=val), "cpu", state["trainer"])
+        expected = (trainer.reconstruct(val)[0] * 255).round().to(torch.uint8)
+        assert (unit["reconstructions"][-1].int() - expected.int()).abs().max() <= 1
+        assert not torch.equal(unit["reconstructions"][0], unit["reconstructions"][-1])  # training changed them
+
+
 def test_methods_start_from_the_same_decoder():
     settings = DataEfficiencySettings(images=5, methods=("gfe", "ae"), val_images=5, checkpoints=1, tau=10.0)
     images = data_efficiency._Images(train=torch.rand(20, 1, 28, 28), val=torch.rand(5, 1, 28, 28))
@@ -221,6 +241,10 @@ def test_interrupted_run_resumes_to_the_uninterrupted_results(full_run, tmp_path
         assert (again["images"], again["final_val_loss"]) == (first["images"], first["final_val_loss"])
     commands = [i["command"] for i in json.loads((out / "run.json").read_text())["invocations"]]
     assert commands == [None, "again"]
+    resumed_units = data_efficiency.load_reconstructions(out)["units"]
+    for name, unit in data_efficiency.load_reconstructions(full_run.folder)["units"].items():
+        assert resumed_units[name]["images_seen"] == unit["images_seen"]
+        assert (resumed_units[name]["reconstructions"].int() - unit["reconstructions"].int()).abs().max() <= 1
 
 
 def test_other_settings_in_the_same_folder_are_refused_untouched(full_run):

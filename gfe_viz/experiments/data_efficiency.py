@@ -8,8 +8,11 @@ output folder holds:
 - ``run.json``: the settings, for every invocation the command, package and torch versions,
   device and machine, and the units stopped because their training diverged;
 - ``results.csv``: one row per unit and checkpoint (columns :data:`results_io.FIELDS`);
-- ``checkpoints/<dataset>-<method>-seed<seed>.pt``: each unit's trainer state, with the unit and
-  the settings' digest it belongs to;
+- ``checkpoints/<dataset>-<method>-seed<seed>.pt``: each unit's trainer state, with the unit, the
+  settings' digest it belongs to and its reconstructions so far;
+- ``reconstructions.pt``: the first :data:`RECONSTRUCTED_IMAGES` validation images and every unit's
+  reconstructions of them at every checkpoint (uint8 grey levels, a few KB per checkpoint; read it
+  with :func:`load_reconstructions`);
 - ``summary.json``, ``summary.txt`` and ``data_efficiency.png`` once every unit has finished.
 
 Trainer states are saved at every checkpoint and at least every ``save_every`` seconds of work, all
@@ -52,6 +55,8 @@ from .summary import format_summary, summarise
 AMD_PRESETS = {"mnist": AMD_MNIST, "default": AMDOptions()}
 IMAGE_SHAPE = (1, 28, 28)
 FIGURE = "data_efficiency.png"
+RECONSTRUCTIONS_FILE = "reconstructions.pt"
+RECONSTRUCTED_IMAGES = 8  #: validation images (the first ones) whose reconstructions every checkpoint stores
 
 
 @dataclass(frozen=True)
@@ -228,7 +233,8 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
         units = [Unit(d, m, s) for d in settings.datasets for s in settings.seeds for m in settings.methods]
         schedule = settings.schedule()
         saved = {u.name: _saved_state(folder, u, settings.digest()) for u in units}
-        rows = {u.name: _unit_rows(u, History(**saved[u.name]["history"])) if saved[u.name] else [] for u in units}
+        rows = {u.name: _unit_rows(u, History(**saved[u.name]["trainer"]["history"])) if saved[u.name] else []
+                for u in units}
         stopped = dict(run["stopped"]) if run else {}
         todo = [u for u in units if u.name not in stopped
                 and (not rows[u.name] or rows[u.name][-1]["images_seen"] < schedule[-1])]
@@ -257,7 +263,7 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
             unit = todo[i]
             if not in_process:  # the unit saved in another process: its rows are in its state file
                 state = _saved_state(folder, unit, settings.digest())
-                rows[unit.name] = _unit_rows(unit, History(**state["history"])) if state else []
+                rows[unit.name] = _unit_rows(unit, History(**state["trainer"]["history"])) if state else []
                 write_results()
             if diverged is not None:  # its rows up to the last save stay; the other units go on
                 stopped[unit.name] = f"{unit.name}: {diverged}"
@@ -279,6 +285,8 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
                                      format_summary(summary) + "".join(f"stopped {why}\n" for why in stopped.values()))
         if all_rows:  # none when every unit stopped before its first checkpoint
             plot_data_efficiency(all_rows, summary, folder / FIGURE)
+        results_io.atomic_torch_save(_collect_reconstructions(folder, units, settings, data_root),
+                                     folder / RECONSTRUCTIONS_FILE)
         run["completed"] = _now()
         results_io.atomic_write_json(folder / "run.json", run)
     return RunOutput(folder=folder, rows=all_rows, summary=summary, stopped=stopped)
@@ -299,16 +307,21 @@ class UnitJob:
     progress: bool
     on_save: Callable[[Unit, Trainer], None] | None = None  #: after each save, in-process runs only
     images: _Images | None = None  #: preloaded by an in-process run
-    state: dict | None = None  #: the unit's saved state, preloaded by an in-process run
+    state: dict | None = None  #: the unit's saved file, preloaded by an in-process run
 
     def __call__(self) -> str | None:
         unit, digest = self.unit, self.settings.digest()
         images = self.images or _load(unit.dataset, self.data_root, self.settings.val_images)
         state = self.state if self.state is not None else _saved_state(self.folder, unit, digest)
-        trainer = _trainer(self.settings, unit, images, torch.device(self.device), state)
+        trainer = _trainer(self.settings, unit, images, torch.device(self.device), state and state["trainer"])
+        reconstructions = dict(state["reconstructions"]) if state else {}
+        shown = images.val[:RECONSTRUCTED_IMAGES]
 
-        def save(trainer: Trainer) -> None:
-            state = {"unit": unit.to_dict(), "settings_digest": digest, "trainer": trainer.state_dict()}
+        def save(trainer: Trainer, checkpointed: bool) -> None:
+            if checkpointed:
+                reconstructions[trainer.images_seen] = _grey_levels(trainer.reconstruct(shown)[0])
+            state = {"unit": unit.to_dict(), "settings_digest": digest, "trainer": trainer.state_dict(),
+                     "reconstructions": reconstructions}
             results_io.atomic_torch_save(state, _state_path(self.folder, unit))
             if self.on_save is not None:
                 self.on_save(unit, trainer)
@@ -321,13 +334,14 @@ class UnitJob:
 
 
 def _train(trainer: Trainer, schedule: list[int], save, save_every: float, progress: bool, desc: str) -> None:
-    """Train to the last checkpoint, evaluating and saving at each one and saving every ``save_every`` s."""
+    """Train to the last checkpoint, evaluating and saving at each one (``save(trainer, True)``) and
+    saving every ``save_every`` s (``save(trainer, False)``)."""
     last_save = time.monotonic()
 
     def save_when_due(trainer: Trainer, checkpointed: bool) -> None:
         nonlocal last_save
         if checkpointed or time.monotonic() - last_save >= save_every:
-            save(trainer)
+            save(trainer, checkpointed)
             last_save = time.monotonic()
 
     trainer.run(schedule[-1], checkpoints=schedule, progress=progress, on_step=save_when_due, desc=desc)
@@ -357,6 +371,7 @@ def run_status(out: str | os.PathLike) -> list[dict]:
     status = []
     for unit in (Unit(d, m, seed) for d in s["datasets"] for seed in s["seeds"] for m in s["methods"]):
         state = _saved_state(folder, unit, results_io.json_digest(s))
+        state = state and state["trainer"]
         history = History(**state["history"]) if state else History()
         seen = state["images_seen"] if state else 0
         status.append({"unit": unit.name, "images_seen": seen, "images": end,
@@ -382,8 +397,9 @@ def _unit_rows(unit: Unit, history: History) -> list[dict]:
 
 
 def _saved_state(folder: Path, unit: Unit, digest: str) -> dict | None:
-    """The unit's last saved trainer state (on the CPU), or None; a file that is damaged or belongs
-    to another unit or other settings raises :class:`~.results_io.DamagedFileError`."""
+    """The unit's last saved file (on the CPU): ``trainer`` (its state) and ``reconstructions``
+    (images seen -> uint8 images), or None; a file that is damaged or belongs to another unit or
+    other settings raises :class:`~.results_io.DamagedFileError`."""
     path = _state_path(folder, unit)
     if not path.exists():
         return None
@@ -395,9 +411,37 @@ def _saved_state(folder: Path, unit: Unit, digest: str) -> dict | None:
                 else f"{Unit(**owner).name}, settings digest {owner_digest}")
         raise results_io.DamagedFileError(f"{path} holds the state of {mine}, not of {unit.name} with this folder's "
                                           f"settings (digest {digest}): was it moved or copied? {fix}")
-    if "trainer" not in state:
-        raise results_io.DamagedFileError(f"{path} holds no trainer state; {fix}")
-    return state["trainer"]
+    if "trainer" not in state or "reconstructions" not in state:
+        raise results_io.DamagedFileError(f"{path} holds no trainer state or no reconstructions; {fix}")
+    return state
+
+
+def _grey_levels(probabilities: torch.Tensor) -> torch.Tensor:
+    return (probabilities.detach().cpu() * 255).round().to(torch.uint8)
+
+
+def _collect_reconstructions(folder: Path, units: list[Unit], settings: DataEfficiencySettings, data_root) -> dict:
+    """The contents of ``reconstructions.pt``: per dataset the images shown, per unit its
+    checkpoints and reconstructions (uint8, shape checkpoints x images x 1 x 28 x 28)."""
+    shown = {d: _grey_levels(load_images(d, root=data_root).test[:RECONSTRUCTED_IMAGES]) for d in settings.datasets}
+    per_unit = {}
+    for unit in units:
+        state = _saved_state(folder, unit, settings.digest())
+        saved = sorted(state["reconstructions"].items()) if state else []
+        per_unit[unit.name] = {**unit.to_dict(), "images_seen": [seen for seen, _ in saved],
+                               "reconstructions": torch.stack([r for _, r in saved]) if saved
+                               else torch.zeros((0, *shown[unit.dataset].shape), dtype=torch.uint8)}
+    return {"images": shown, "units": per_unit}
+
+
+def load_reconstructions(folder: str | os.PathLike) -> dict:
+    """``reconstructions.pt`` of a finished run folder: ``images`` (dataset -> uint8 images shown)
+    and ``units`` (unit name -> dataset, method, seed, ``images_seen`` and ``reconstructions``)."""
+    path = Path(folder) / RECONSTRUCTIONS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no {RECONSTRUCTIONS_FILE} in {folder}: run gfe-viz data-efficiency to the end "
+                                f"(runs before gfe-viz stored reconstructions have none)")
+    return results_io.load_torch_file(path, "run the command again to rewrite it")
 
 
 def _state_path(folder: Path, unit: Unit) -> Path:
