@@ -7,12 +7,15 @@ import json
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+import torch
 from test_live_experiment import FAST, tiny_splits
 
+from gfe_viz.experiments import DataEfficiencySettings, run_data_efficiency
 from gfe_viz.experiments.results_io import write_rows
 from gfe_viz.live_experiment import run_live_experiment
-from gfe_viz.viz.efficiency import (committed_results, curve_source, loss_curves_figure,
-                                    reconstruction_view)
+from gfe_viz.viz.efficiency import (CurveSource, Reconstructions, committed_results, curve_source,
+                                    lesson_reconstructions, live_reconstructions, loss_curves_figure,
+                                    reconstruction_view, stored_reconstructions)
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +30,11 @@ def rows_for(dataset: str, methods=("ae", "gfe"), seeds=(0,), images=(10, 100)) 
             for k, m in enumerate(methods) for s in seeds for n in images]
 
 
-def write_run(folder, rows, command="gfe-viz data-efficiency --images 100", completed=True):
+def write_run(folder, rows, command="gfe-viz data-efficiency --images 100", completed=True, settings=None):
     folder.mkdir(parents=True)
     write_rows(folder / "results.csv", rows)
-    run = {"settings": {}, "invocations": [{"command": command}], "completed": "2026" if completed else None}
+    run = {"settings": settings or {}, "invocations": [{"command": command}],
+           "completed": "2026" if completed else None}
     (folder / "run.json").write_text(json.dumps(run))
 
 
@@ -56,6 +60,7 @@ def test_curve_source_falls_back_on_the_live_run(tmp_path, experiment):
     assert "live run" in source.description and "24 images" in source.description
     write_run(tmp_path / "run", rows_for("mnist"))
     assert not curve_source(tmp_path, {"tiny": experiment}).live
+    assert not curve_source(tmp_path, lambda: pytest.fail("the live run was made although results exist")).live
     with pytest.raises(ValueError, match="no live experiments"):
         curve_source(tmp_path / "absent", {})
 
@@ -83,31 +88,78 @@ def test_curves_are_seed_means_with_the_seed_range_shaded():
         loss_curves_figure([])
 
 
-def test_reconstruction_view_follows_the_images_seen_slider(experiment):
-    view = reconstruction_view({"tiny": experiment}, n_show=4)
-    assert set(view.controls) == {"dataset", "images_seen"}
+def test_each_method_takes_its_longest_run_of_the_same_batch_and_latent_size(tmp_path):
+    def settings(batch):
+        return {"batch_size": batch, "latent_dim": 20}
+
+    write_run(tmp_path / "both", rows_for("mnist", images=(10, 100)), settings=settings(16))
+    write_run(tmp_path / "ae-long", rows_for("mnist", methods=("ae",), images=(10, 100, 10_000)), settings=settings(16))
+    write_run(tmp_path / "gfe-long", rows_for("mnist", methods=("gfe",), images=(10, 1000)), settings=settings(16))
+    write_run(tmp_path / "gfe-batch5", rows_for("mnist", methods=("gfe",), images=(10, 5000)), settings=settings(5))
+    source = committed_results(tmp_path)
+    assert source.folders == {("mnist", "ae"): tmp_path / "ae-long", ("mnist", "gfe"): tmp_path / "gfe-long"}
+    reach = {m: max(r["images_seen"] for r in source.rows if r["method"] == m) for m in ("ae", "gfe")}
+    assert reach == {"ae": 10_000, "gfe": 1000}
+    assert "batch5" not in source.description
+
+
+@pytest.fixture(scope="module")
+def stored_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("stored") / "run"
+    settings = DataEfficiencySettings(images=40, batch_size=5, methods=("gfe", "ae"), val_images=10, checkpoints=3,
+                                      tau=10.0)
+    run_data_efficiency(settings, out, device="cpu", progress=False)
+    return out, settings
+
+
+def test_the_slider_steps_through_every_stored_checkpoint(stored_run):
+    out, settings = stored_run
+    source = committed_results(out.parent)
+    assert stored_reconstructions(source, "fashionmnist") is None  # no run of it
+    stored = stored_reconstructions(source, "mnist", n_show=4)
+    assert stored.images.shape == (4, 1, 28, 28)
+    for method in ("ae", "gfe"):
+        assert stored.images_seen[method] == settings.schedule()
+        assert stored.reconstructions[method].shape == (len(settings.schedule()), 4, 1, 28, 28)
+        rows = [r for r in source.rows if r["method"] == method]
+        assert stored.val_loss[method] == [r["val_loss"] for r in rows]
+    view = reconstruction_view(stored)
+    assert list(view.controls["images_seen"].options) == settings.schedule()
+    for k, images_seen in enumerate(settings.schedule()):
+        view.update(images_seen=images_seen)
+        heatmaps = [t for t in view.figure.data if isinstance(t, go.Heatmap)]
+        assert [t.name for t in heatmaps] == ["original", "GFE (AMD)", "AE"]
+        gfe = np.array(heatmaps[1].z, dtype=float)[:, :28]
+        assert np.allclose(gfe, stored.reconstructions["gfe"][k, 0, 0].numpy(), atol=1e-3)
+        assert view.summary["ae_val_loss"] == stored.val_loss["ae"][k]
+        marker = [t for t in view.figure.data if t.name == "AE now"][0]
+        assert list(marker.x) == [images_seen]
+
+
+def test_a_method_shows_its_last_checkpoint_before_the_slider():
+    images = torch.zeros(2, 1, 28, 28)
+    r = Reconstructions("mnist", images, {"ae": [16, 160, 1600], "gfe": [16, 100]},
+                        {"ae": torch.rand(3, 2, 1, 28, 28), "gfe": torch.rand(2, 2, 1, 28, 28)},
+                        {"ae": [0.5, 0.3, 0.2], "gfe": [0.4, 0.25]}, "test")
+    view = reconstruction_view(r)
+    assert list(view.controls["images_seen"].options) == [16, 100, 160, 1600]
+    assert view.summary["gfe_images_seen"] == 100 and view.summary["ae_images_seen"] == 1600  # the last value
+    view.update(images_seen=160)
+    assert (view.summary["ae_images_seen"], view.summary["gfe_images_seen"]) == (160, 100)
+    assert view.summary["gfe_val_loss"] == 0.25
+    assert [t.name for t in view.figure.data if isinstance(t, go.Heatmap)] == ["original", "AE", "GFE (AMD)"]
+
+
+def test_live_reconstructions_are_made_once_per_checkpoint(experiment):
+    live = live_reconstructions(experiment, n_show=4)
+    first, _ = experiment.runs["gfe"].reconstruct(experiment.val_images[:4], experiment.checkpoints[0])
+    assert torch.equal(live.reconstructions["gfe"][0], first)
+    assert live.val_loss["ae"] == experiment.runs["ae"].trainer.history.val_loss
+    view = reconstruction_view(live)
     assert list(view.controls["images_seen"].options) == experiment.checkpoints
-    heatmaps = [t for t in view.figure.data if isinstance(t, go.Heatmap)]
-    assert [t.name for t in heatmaps] == ["original", "AE", "GFE (AMD)"]
-    assert heatmaps[0].z.shape == (4, 4 * 5 - 1)
-    last = {k: view.summary[k] for k in ("ae_loss", "gfe_loss")}
-    gfe_before = np.array(heatmaps[2].z, dtype=float)
-
-    view.update(images_seen=experiment.checkpoints[0])
-    assert view.summary["images_seen"] == experiment.checkpoints[0]
-    _, losses = experiment.runs["gfe"].reconstruct(experiment.val_images[:4], experiment.checkpoints[0])
-    assert view.summary["gfe_loss"] == pytest.approx(losses.mean().item())
-    assert view.summary["ae_loss"] != last["ae_loss"]
-    gfe_now = np.array([t for t in view.figure.data if isinstance(t, go.Heatmap)][2].z, dtype=float)
-    assert not np.allclose(np.nan_to_num(gfe_now), np.nan_to_num(gfe_before))
-    marker = [t for t in view.figure.data if t.name == "AE now"][0]
-    assert list(marker.x) == [experiment.checkpoints[0]]
-
-
-def test_reconstruction_view_needs_common_checkpoints(experiment):
-    other = run_live_experiment(methods=("ae",), n_images=8, latent_dim=2, batch_size=8, n_checkpoints=1, n_val=4,
-                                splits=tiny_splits())
-    with pytest.raises(ValueError, match="share their checkpoints"):
-        reconstruction_view({"a": experiment, "b": other})
+    made = []
+    assert lesson_reconstructions(CurveSource([], "none", live=True), "tiny",
+                                  lambda d: made.append(d) or experiment, n_show=4).description.startswith("live")
+    assert made == ["tiny"]
     with pytest.raises(ValueError, match="n_show must be a positive integer, got 0"):
-        reconstruction_view({"a": experiment}, n_show=0)
+        live_reconstructions(experiment, n_show=0)

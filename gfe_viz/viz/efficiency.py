@@ -3,16 +3,17 @@
 The curves come from the result files of ``gfe-viz data-efficiency`` (a folder with
 ``results.csv`` and ``run.json``) when a results folder holds them, else from a live experiment
 run in the notebook; :class:`CurveSource` says which, and the figure's title repeats it. The
-reconstruction view always needs the models themselves, so it shows a live experiment's
-snapshots.
+reconstruction view shows the reconstructions that the committed runs stored at every checkpoint
+(``reconstructions.pt``), or a live run's, made once for all its checkpoints.
 """
 
 from __future__ import annotations
 
 import os
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import ipywidgets as widgets
 import numpy as np
@@ -21,6 +22,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from .._checks import check_positive_int
+from ..experiments.data_efficiency import RECONSTRUCTIONS_FILE, load_reconstructions
 from ..experiments.plots import COLORS, LABELS, curve_label
 from ..experiments.results_io import read_json, read_rows
 from ..experiments.summary import seed_curve
@@ -34,44 +36,58 @@ TITLE_WIDTH = 130  #: characters per title line
 
 @dataclass
 class CurveSource:
-    """Result rows (the columns of ``results.csv``) and a sentence saying where they come from."""
+    """Result rows (the columns of ``results.csv``) and a sentence saying where they come from;
+    ``folders`` names the run folder of each (dataset, method) for committed results."""
 
     rows: list[dict]
     description: str
     live: bool
+    folders: dict[tuple[str, str], Path] = field(default_factory=dict)
 
 
 def committed_results(root: str | os.PathLike = "results") -> CurveSource | None:
     """The rows of the finished runs under ``root``, or None when it holds none.
 
     ``root`` may be one run folder or hold several; a run is finished when its ``run.json`` has
-    a ``completed`` time (a run still in progress is skipped). Each dataset's rows come from the
-    run that compares the most methods, then streamed the most images (ties: the first folder in
-    sorted order), so runs of different settings are never mixed in one curve.
+    a ``completed`` time (a run still in progress is skipped). Each (dataset, method) takes its rows
+    from the run that streamed that method the most images (ties: more seeds, then the first folder
+    in sorted order), among the runs with the batch and latent size of the dataset's longest run:
+    one curve never mixes runs, and one figure never mixes batch or latent sizes.
     """
-    files = sorted(Path(root).glob(f"**/{RESULTS_FILE}"))
-    best: dict[str, tuple[tuple[int, int], Path, list[dict]]] = {}
-    for path in files:
+    candidates: dict[str, list[tuple[str, tuple[int, int], Path, tuple, list[dict]]]] = {}
+    for path in sorted(Path(root).glob(f"**/{RESULTS_FILE}")):
         if not _finished(path.parent):
             continue
+        settings = read_json(path.parent / "run.json").get("settings", {})
+        shape = (settings.get("batch_size"), settings.get("latent_dim"))
         rows = read_rows(path)
-        for dataset in dict.fromkeys(r["dataset"] for r in rows):
-            mine = [r for r in rows if r["dataset"] == dataset]
-            reach = (len({r["method"] for r in mine}), max(r["images_seen"] for r in mine))
-            if dataset not in best or reach > best[dataset][0]:
-                best[dataset] = (reach, path.parent, mine)
-    if not best:
+        for dataset, method in dict.fromkeys((r["dataset"], r["method"]) for r in rows):
+            mine = [r for r in rows if r["dataset"] == dataset and r["method"] == method]
+            reach = (max(r["images_seen"] for r in mine), len({r["seed"] for r in mine}))
+            candidates.setdefault(dataset, []).append((method, reach, path.parent, shape, mine))
+    if not candidates:
         return None
-    parts = [f"{dataset}: {_describe_run(folder)}" for dataset, (_, folder, _) in best.items()]
-    return CurveSource(rows=[r for _, _, rows in best.values() for r in rows],
+    chosen: dict[tuple[str, str], tuple[tuple[int, int], Path, list[dict]]] = {}
+    for dataset, runs in candidates.items():
+        longest_shape = max(runs, key=lambda run: run[1][0])[3]  # max keeps the first of equals
+        for method, reach, folder, shape, mine in runs:
+            if shape == longest_shape and ((dataset, method) not in chosen or reach > chosen[dataset, method][0]):
+                chosen[dataset, method] = (reach, folder, mine)
+    folders = {key: folder for key, (_, folder, _) in chosen.items()}
+    parts = [f"{dataset} {LABELS.get(method, method)}: {_describe_run(folder)}"
+             for (dataset, method), folder in folders.items()]
+    return CurveSource(rows=[r for _, _, rows in chosen.values() for r in rows], folders=folders,
                        description="result files, " + "; ".join(parts), live=False)
 
 
-def curve_source(results: str | os.PathLike, experiments: dict[str, LiveExperiment]) -> CurveSource:
-    """The committed results under ``results`` when there are any, else the rows of ``experiments``."""
+def curve_source(results: str | os.PathLike,
+                 experiments: dict[str, LiveExperiment] | Callable[[], dict[str, LiveExperiment]]) -> CurveSource:
+    """The committed results under ``results`` when there are any, else the rows of ``experiments``
+    (a callable is called only then, so that a live run is made only when it is needed)."""
     found = committed_results(results)
     if found is not None:
         return found
+    experiments = experiments() if callable(experiments) else experiments
     if not experiments:
         raise ValueError(f"no {RESULTS_FILE} under {str(results)!r} and no live experiments to fall back on")
     rows = [r for e in experiments.values() for r in e.rows()]
@@ -122,59 +138,113 @@ def loss_curves_figure(rows: list[dict], title: str | None = None) -> go.Figure:
     return figure
 
 
-def reconstruction_view(experiments: dict[str, LiveExperiment], n_show: int = 6) -> InteractiveView:
-    """Notebook view: the same validation images and each method's reconstruction at a checkpoint.
+@dataclass
+class Reconstructions:
+    """One dataset's validation images and, per method, its reconstructions of them at each
+    checkpoint with the validation curve they lie on; what :func:`reconstruction_view` shows."""
 
-    Controls: ``dataset`` and ``images_seen`` (the experiments' common checkpoints). Left: one
-    row of images per method under the originals; right: the live run's validation curves with
-    the checkpoint marked. The summary gives each method's mean loss on the images shown.
-    """
-    if not experiments:
-        raise ValueError("experiments must map at least one dataset name to a LiveExperiment, got none")
+    dataset: str
+    images: torch.Tensor  #: (K, 1, H, W) in [0, 1]
+    images_seen: dict[str, list[int]]  #: method -> checkpoints
+    reconstructions: dict[str, torch.Tensor]  #: method -> (checkpoints, K, 1, H, W) in [0, 1]
+    val_loss: dict[str, list[float]]  #: method -> validation loss at each checkpoint
+    description: str
+
+    def at(self, method: str, images_seen: int) -> int:
+        """Index of ``method``'s last checkpoint at or before ``images_seen`` (its first, if none)."""
+        return max(0, int(np.searchsorted(self.images_seen[method], images_seen, side="right")) - 1)
+
+
+def stored_reconstructions(source: CurveSource, dataset: str, n_show: int = 6) -> Reconstructions | None:
+    """The reconstructions stored by the committed runs of ``dataset`` in ``source`` (the lowest
+    seed of each method's run), or None when a run has none (runs from before gfe-viz stored them)."""
     check_positive_int("n_show", n_show)
-    checkpoints = {tuple(e.checkpoints) for e in experiments.values()}
-    if len(checkpoints) != 1:
-        raise ValueError(f"experiments must share their checkpoints, got {sorted(checkpoints)}")
+    folders = {method: folder for (d, method), folder in source.folders.items() if d == dataset}
+    if not folders or not all((folder / RECONSTRUCTIONS_FILE).is_file() for folder in folders.values()):
+        return None
+    images, seen, recon, val = None, {}, {}, {}
+    for method, folder in folders.items():
+        stored = load_reconstructions(folder)
+        unit = min((u for u in stored["units"].values() if u["dataset"] == dataset and u["method"] == method),
+                   key=lambda u: u["seed"])
+        images = stored["images"][dataset][:n_show].float() / 255
+        losses = {r["images_seen"]: r["val_loss"] for r in source.rows
+                  if (r["dataset"], r["method"], r["seed"]) == (dataset, method, unit["seed"])}
+        seen[method] = list(unit["images_seen"])
+        recon[method] = unit["reconstructions"][:, :n_show].float() / 255
+        val[method] = [losses[n] for n in seen[method]]
+    return Reconstructions(dataset, images, seen, recon, val,
+                           description="stored by the committed runs, lowest seed of each")
 
-    def render(dataset, images_seen):
-        experiment = experiments[dataset]
-        images = experiment.val_images[:n_show]
-        rows = {"original": images}
-        summary: dict = {"dataset": dataset, "images_seen": images_seen}
-        for method, run in experiment.runs.items():
-            rows[LABELS.get(method, method)], losses = run.reconstruct(images, images_seen)
-            summary[f"{method}_loss"] = float(losses.mean())
-        return _reconstruction_figure(rows, experiment, images_seen), summary
 
-    options = list(next(iter(checkpoints)))
-    controls = {"dataset": widgets.Dropdown(options=list(experiments), description="dataset"),
-                "images_seen": widgets.SelectionSlider(options=options, value=options[-1], description="images seen")}
+def live_reconstructions(experiment: LiveExperiment, n_show: int = 6) -> Reconstructions:
+    """Every checkpoint's reconstructions of the live run's first ``n_show`` validation images,
+    made once, so that the slider only looks them up."""
+    check_positive_int("n_show", n_show)
+    images = experiment.val_images[:n_show]
+    recon = {method: torch.stack([run.reconstruct(images, n)[0] for n in experiment.checkpoints])
+             for method, run in experiment.runs.items()}
+    return Reconstructions(experiment.dataset, images, {m: list(experiment.checkpoints) for m in experiment.runs},
+                           recon, {m: list(run.trainer.history.val_loss) for m, run in experiment.runs.items()},
+                           description=f"live run ({experiment.checkpoints[-1]:,} images)")
+
+
+def lesson_reconstructions(source: CurveSource, dataset: str, live: Callable[[str], LiveExperiment],
+                           n_show: int = 6) -> Reconstructions:
+    """The committed runs' stored reconstructions of ``dataset``, or a live run's (``live(dataset)``,
+    called only then)."""
+    return stored_reconstructions(source, dataset, n_show) or live_reconstructions(live(dataset), n_show)
+
+
+def reconstruction_view(reconstructions: Reconstructions) -> InteractiveView:
+    """Notebook view: the validation images and each method's reconstruction after ``images_seen``.
+
+    The slider steps through every checkpoint of every method; a method shows its last checkpoint
+    at or before the slider (its images seen are in the row label). Right: the validation curves
+    with the shown checkpoints marked. The summary gives each method's images seen and validation
+    loss at the shown checkpoint (the curve's value, over all validation images).
+    """
+    r = reconstructions
+    options = sorted({n for seen in r.images_seen.values() for n in seen})
+
+    def render(images_seen):
+        shown = {m: r.at(m, images_seen) for m in r.images_seen}
+        summary: dict = {"images_seen": images_seen}
+        for m, i in shown.items():
+            summary[f"{m}_images_seen"] = r.images_seen[m][i]
+            summary[f"{m}_val_loss"] = r.val_loss[m][i]
+        return _reconstruction_figure(r, shown, images_seen), summary
+
+    style = {"description_width": "initial"}
+    controls = {"images_seen": widgets.SelectionSlider(options=options, value=options[-1], description="images seen",
+                                                       style=style, layout=widgets.Layout(width="600px"))}
     return interactive_view(render, controls)
 
 
-def _reconstruction_figure(rows: dict[str, torch.Tensor], experiment: LiveExperiment, images_seen: int) -> go.Figure:
+def _reconstruction_figure(r: Reconstructions, shown: dict[str, int], images_seen: int) -> go.Figure:
+    rows = {"original": r.images}
+    for method, i in shown.items():
+        rows[f"{LABELS.get(method, method)}<br>{r.images_seen[method][i]:,} img"] = r.reconstructions[method][i]
     n = len(rows)
     specs = [[{}, {"rowspan": n}]] + [[{}, None] for _ in range(n - 1)]
     figure = make_subplots(rows=n, cols=2, column_widths=[0.62, 0.38], specs=specs, horizontal_spacing=0.1,
-                           vertical_spacing=0.04, subplot_titles=["", "validation loss of the live run"])
+                           vertical_spacing=0.04, subplot_titles=["", "validation loss"])
     for i, (name, images) in enumerate(rows.items(), start=1):
-        figure.add_trace(image_mosaic(images, name=name), i, 1)
+        figure.add_trace(image_mosaic(images, name=name.split("<br>")[0]), i, 1)
         anchor = figure.get_subplot(i, 1).xaxis.plotly_name.replace("axis", "")
         figure.update_xaxes(visible=False, row=i, col=1)
         figure.update_yaxes(title_text=name, showticklabels=False, showgrid=False, zeroline=False,
                             autorange="reversed", scaleanchor=anchor, constrain="domain", row=i, col=1)
-    for method, run in experiment.runs.items():
-        history, style = run.trainer.history, dict(color=COLORS.get(method))
-        label = LABELS.get(method, method)
-        figure.add_trace(go.Scatter(x=history.images_seen, y=compact(history.val_loss), mode="lines+markers",
+    for method, i in shown.items():
+        style, label = dict(color=COLORS.get(method)), LABELS.get(method, method)
+        figure.add_trace(go.Scatter(x=r.images_seen[method], y=compact(r.val_loss[method]), mode="lines+markers",
                                     name=label, legendgroup=method, line=style), 1, 2)
-        now = history.images_seen.index(images_seen)
-        figure.add_trace(go.Scatter(x=[images_seen], y=[history.val_loss[now]], mode="markers",
+        figure.add_trace(go.Scatter(x=[r.images_seen[method][i]], y=[r.val_loss[method][i]], mode="markers",
                                     name=f"{label} now", legendgroup=method, showlegend=False,
                                     marker=dict(size=14, symbol="circle-open", line=dict(width=3), **style)), 1, 2)
     figure.update_xaxes(type="log", title_text="training images seen", row=1, col=2)
-    figure.update_layout(title=dict(text=f"{experiment.dataset}: the same validation images after "
-                                         f"{images_seen:,} training images (live run)", font=dict(size=13)),
+    figure.update_layout(title=dict(text=f"{r.dataset}: the same validation images after {images_seen:,} training "
+                                         f"images ({r.description})", font=dict(size=13)),
                          height=130 * n + 140, width=980, legend=dict(orientation="h", y=-0.12))
     return figure
 
