@@ -27,7 +27,7 @@ from gfe_viz.flows import GradientFlow
 from gfe_viz.models import initial_model
 from gfe_viz.training import EncodeSettings, TrainConfig, Trainer
 
-AUTHORS_IMAGES_PER_S = 3.8  # the authors' code at batch 5 on a 2-core CPU (gfe-method.md, section 5)
+AUTHORS_IMAGES_PER_S = 3.8  # the authors' code at batch 5 on a 2-core CPU (measured side by side with gfe-viz, see the README)
 ENCODERS = {
     "paper": TRAINING_PAPER,
     "paper-batch": {**TRAINING_PAPER, "acceptance": "batch"},

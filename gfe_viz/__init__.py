@@ -1,4 +1,12 @@
-"""gfe-viz: Gradient Flow Encoding, its AMD solver, training, experiments and lessons."""
+"""gfe-viz: Gradient Flow Encoding, its AMD solver, training, experiments and lessons.
+
+Gradient Flow Encoding: Flouris, Volokitin, Bredell, Konukoglu, "Explicit and data-Efficient
+Encoding via Gradient Flow", arXiv 2412.00864. Dynamical truncation (``gfe_viz.truncation``):
+Chen, "Derivation of effective gradient flow equations and dynamical truncation of training data
+in Deep Learning", arXiv 2501.07400. Both are cited in CITATION.cff.
+"""
+
+from importlib.metadata import version
 
 from .amd import AMD_MNIST, AMDOptions
 from .encode import encode
@@ -7,7 +15,7 @@ from .models import Autoencoder, LinearDecoder, MLPDecoder
 from .presets import AMD_FAST, TRAINING_FAST, TRAINING_PAPER
 from .solution import EncodeResult, Status
 
-__version__ = "0.1.0"
+__version__ = version("gfe-viz")  # one source: pyproject.toml
 
 __all__ = ["AMD_FAST", "AMD_MNIST", "AMDOptions", "Autoencoder", "EncodeResult", "GradientFlow", "LinearDecoder", "MLPDecoder",
            "Status", "TRAINING_FAST", "TRAINING_PAPER", "encode"]

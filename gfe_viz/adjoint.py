@@ -1,8 +1,8 @@
 """Decoder gradients of the GFE training loss: the full adjoint and its approximation.
 
 With z* = z(tau) from the first-order flow, the training loss L = mean_m l(x_m, D(z*_m; theta))
-depends on theta directly and through the whole trajectory. The full gradient (gfe-method.md,
-section 2) integrates lambda backwards from lambda(tau) = dL/dz*, with d lambda/dt = alpha H lambda,
+depends on theta directly and through the whole trajectory. The full gradient (Flouris et al.,
+arXiv 2412.00864, section 2) integrates lambda backwards from lambda(tau) = dL/dz*, with d lambda/dt = alpha H lambda,
 and subtracts integral alpha d_theta(lambda^T grad_z l) dt. Here it is the discrete adjoint of
 the recorded Euler steps z_{k+1} = z_k - c_k grad_z l(z_k; theta), c_k = alpha(t_k) dt_k on
 accepted steps and 0 otherwise: per step one batched Hessian-vector product (a double backward

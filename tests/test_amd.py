@@ -1,4 +1,4 @@
-"""The AMD solver's rules (gfe-method.md section 4), checked attempt by attempt on recorded solves."""
+"""The AMD solver's rules (arXiv 2412.00864; `gfe_viz.amd` states them), checked attempt by attempt on recorded solves."""
 
 from __future__ import annotations
 

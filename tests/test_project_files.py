@@ -1,0 +1,22 @@
+"""The project's metadata files agree with the package they describe."""
+
+import re
+from pathlib import Path
+
+import gfe_viz
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_version_has_one_source():
+    pyproject = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    citation = re.search(r'^version: "([^"]+)"', (ROOT / "CITATION.cff").read_text(), re.M).group(1)
+    assert gfe_viz.__version__ == pyproject == citation
+    assert f"## {pyproject}" in (ROOT / "CHANGELOG.md").read_text()
+
+
+def test_the_papers_it_teaches_are_cited():
+    citation, readme = (ROOT / "CITATION.cff").read_text(), (ROOT / "README.md").read_text()
+    for paper in ("2412.00864", "2501.07400"):
+        assert f"arXiv:{paper}" in citation and paper in readme and paper in gfe_viz.__doc__
+    assert "MIT License" in (ROOT / "LICENSE").read_text()
