@@ -1,5 +1,7 @@
 """The ``gfe-viz`` command line (also ``python -m gfe_viz``).
 
+``gfe-viz lessons``: open the notebooks in JupyterLab (also as root, where JupyterLab alone refuses).
+
 ``gfe-viz data-efficiency``: train the AE baseline and GFE on the same image stream and compare
 validation loss against images seen and wall time; see :mod:`gfe_viz.experiments.data_efficiency`.
 Exit status: 0 done, 1 some unit stopped because its training diverged, 2 bad input or a refused
@@ -9,14 +11,17 @@ folder (nothing written), 130 interrupted (Ctrl-C; the same command resumes).
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
+from pathlib import Path
 
 from .amd import ACCEPTANCE_MODES
 from .data import DATASETS
 from .training import METHODS
 
 PROG = "gfe-viz"
+FIRST_LESSON = Path("notebooks") / "00_start_here.ipynb"
 
 
 def _positive_int(text: str) -> int:
@@ -104,13 +109,36 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print how far each unit of the run in --out is, and exit without training")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(handler=_data_efficiency, error=p.error)
+    p = commands.add_parser("lessons", help="open the lessons in JupyterLab",
+                            description="Start JupyterLab on the first lesson (run from the repository root). As "
+                                        "root it adds --allow-root, which JupyterLab needs there; further arguments "
+                                        "go to JupyterLab.")
+    p.add_argument("notebook", nargs="?", default=str(FIRST_LESSON), help="notebook to open (default: %(default)s)")
+    p.set_defaults(handler=_lessons, error=p.error)
     return parser
+
+
+def jupyterlab_argv(notebook: str, extra: list[str], as_root: bool) -> list[str]:
+    """The command that opens ``notebook`` in JupyterLab, with ``--allow-root`` when ``as_root``."""
+    return [sys.executable, "-m", "jupyterlab", notebook, *(["--allow-root"] if as_root else []), *extra]
+
+
+def _lessons(args: argparse.Namespace, command: str) -> int:
+    if not Path(args.notebook).is_file():
+        args.error(f"notebook {args.notebook!r} not found: run gfe-viz lessons from the repository root "
+                   f"(the folder that holds notebooks/), or name the notebook")
+    argv = jupyterlab_argv(args.notebook, args.jupyter_args, as_root=hasattr(os, "geteuid") and os.geteuid() == 0)
+    os.execv(argv[0], argv)  # JupyterLab replaces this process, so Ctrl-C and exit codes are its own
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (argument errors exit with status 2)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if args.command == "lessons":
+        args.jupyter_args = unknown
+    elif unknown:
+        args.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return args.handler(args, command=shlex.join([PROG, *argv]))
     except KeyboardInterrupt:

@@ -137,3 +137,32 @@ def test_python_dash_m_runs_the_same_command_line(tmp_path):
                            "--images", "0"], capture_output=True, text=True, env=os.environ)
     assert done.returncode == 2 and "must be a positive integer, got '0'" in done.stderr
     assert done.stderr.startswith("usage: gfe-viz data-efficiency")
+
+
+def test_lessons_open_jupyterlab_with_allow_root_only_as_root(tmp_path, monkeypatch):
+    from gfe_viz import cli
+
+    assert "--allow-root" in cli.jupyterlab_argv("a.ipynb", [], as_root=True)
+    assert cli.jupyterlab_argv("a.ipynb", ["--port", "9999"], as_root=False)[1:] == ["-m", "jupyterlab", "a.ipynb",
+                                                                                     "--port", "9999"]
+    notebook = tmp_path / "lesson.ipynb"
+    notebook.write_text("{}")
+    started = []
+    monkeypatch.setattr(cli.os, "execv", lambda path, argv: started.append(argv))
+    monkeypatch.setattr(cli.os, "geteuid", lambda: 0)
+    cli.main(["lessons", str(notebook), "--no-browser"])
+    assert started == [[sys.executable, "-m", "jupyterlab", str(notebook), "--allow-root", "--no-browser"]]
+
+
+def test_lessons_outside_the_repository_say_where_to_run_them(tmp_path, monkeypatch, capsys):
+    from gfe_viz import cli
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["lessons"])
+    assert exc.value.code == 2
+    assert "notebooks/00_start_here.ipynb' not found: run gfe-viz lessons from the repository root" in \
+        capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["data-efficiency", "--out", str(tmp_path / "run"), "--no-such-option"])
+    assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err

@@ -20,3 +20,17 @@ def test_the_papers_it_teaches_are_cited():
     for paper in ("2412.00864", "2501.07400"):
         assert f"arXiv:{paper}" in citation and paper in readme and paper in gfe_viz.__doc__
     assert "MIT License" in (ROOT / "LICENSE").read_text()
+
+
+def test_the_conda_environment_mirrors_pyproject():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + [d for d in project["optional-dependencies"]["test"]]
+    conda = {line.strip()[2:] for line in (ROOT / "environment.yml").read_text().splitlines()
+             if line.strip().startswith("- ") and ">=" in line}
+    renamed = {"torch": "pytorch"}  # conda-forge's name
+    for requirement in wanted:
+        name, bound = requirement.split(">=")
+        assert f"{renamed.get(name, name)}>={bound}" in conda, f"environment.yml lacks {requirement}"
+    assert len(conda) == len(set(wanted)) + 1  # and python itself, nothing else
