@@ -15,6 +15,7 @@ from gfe_viz.truncation import (CumulativeDiagonalReLUNet, ReLUNetRuns, aligned_
                                 truncation_counts, truncation_history_figure, truncation_map, truncation_trends,
                                 unseparated_figure, within_class_variance)
 from gfe_viz.truncation.figures import ROUND_OFF_FLOOR
+from gfe_viz.viz.plotting import play_button
 
 F64 = torch.float64
 
@@ -397,7 +398,7 @@ def test_e2_figures_have_the_expected_traces_and_frames(separated):
     x, labels, run = separated
     animation = input_space_animation(run)
     assert len(animation.frames) == 6 and len(animation.layout.sliders[0].steps) == 6
-    assert [b.label for b in animation.layout.updatemenus[0].buttons] == ["play", "pause"]
+    assert animation.layout.updatemenus[0].to_plotly_json() == play_button(frame_ms=250, y=-0.16)  # as in 01
     assert trace_names(animation) == ["cluster 0", "cluster 1", "thresholds, layer 1", "thresholds, layer 2",
                                       "targets y~"]
     np.testing.assert_allclose(animation.frames[-1].data[0].x, run.snapshots[-1][run.labels == 0, 0])

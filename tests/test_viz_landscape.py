@@ -106,6 +106,9 @@ def test_animation_frames_follow_the_path_and_decode_it(tiny):
     assert np.abs(np.asarray(last.data[2].z) / 255 - decoded).max() <= 0.5 / 255 + 1e-6
     assert np.abs(np.asarray(figure.data[5].z) / 255 - x[0, 0].numpy()).max() <= 0.5 / 255 + 1e-6
     assert figure.layout.updatemenus[0].buttons[0].method == "animate"
+    assert [b.label for b in figure.layout.updatemenus[0].buttons] == ["▶ play", "❚❚ pause"]
+    assert figure.layout.sliders[0].y < figure.layout.updatemenus[0].y + 0.1 < 0  # both below the z₁ axis label
+    assert figure.data[0].colorbar.title.side == "right"  # along the bar, not into the next panel
     assert [step.args[0][0] for step in figure.layout.sliders[0].steps] == [frame.name for frame in figure.frames]
     assert f"loss = {float(result.loss[0]):.4f}" in last.layout.title.text
 

@@ -115,6 +115,8 @@ def test_euler_scan_blows_up_just_above_two_over_lambda_max(quadratic):
     assert [trace.name for trace in figure.data] == ["final loss", "best loss along the way", "unstable samples",
                                                      f"2/λ_max = {limit:.3g}"]
     assert list(figure.data[2].y) == [0, 0, 2, 2] and figure.data[3].x == pytest.approx((limit, limit))
+    counts_axis = figure.layout.yaxis2
+    assert counts_axis.tickformat == "d" and counts_axis.dtick == 1  # whole counts, never 0.5 samples
     with pytest.raises(ValueError, match="dts must be a non-empty list of finite steps > 0"):
         euler_scan(decoder, x, [0.1, -1.0], loss="mse")
 

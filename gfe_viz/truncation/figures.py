@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..viz.plotting import frame_slider, play_button
 from .experiments import (AlignedRun, ReLUNetRuns, ThresholdODERun, loss_rate_segments, threshold_distance,
                           truncated_mean_target)
 from .threshold_ode import RateSegments
@@ -102,17 +103,8 @@ def input_space_animation(run: AlignedRun, title: str = "input-space representat
     figure.update_layout(
         title=title, height=640, width=640,
         xaxis=dict(range=[low, high], title="x1"), yaxis=dict(range=[low, high], title="x2", scaleanchor="x"),
-        updatemenus=[dict(type="buttons", direction="left", x=0.1, y=0, xanchor="right", yanchor="top",
-                          pad=dict(r=10, t=70), showactive=False, buttons=[
-            dict(label="play", method="animate",
-                 args=[None, dict(frame=dict(duration=250, redraw=True), fromcurrent=True)]),
-            dict(label="pause", method="animate",
-                 args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")])])],
-        sliders=[dict(x=0.1, y=0, len=0.9, xanchor="left", yanchor="top", pad=dict(t=50),
-                      currentvalue=dict(prefix="t = "), steps=[
-            dict(label=frame.name, method="animate",
-                 args=[[frame.name], dict(frame=dict(duration=0, redraw=True), mode="immediate")])
-            for frame in frames])])
+        margin=dict(b=120), updatemenus=[play_button(frame_ms=250, y=-0.16)],
+        sliders=[frame_slider([f.name for f in frames], [f.name for f in frames], prefix="t = ", y=-0.12)])
     return figure
 
 

@@ -143,9 +143,9 @@ def trajectory_animation(decoder: nn.Module, x: torch.Tensor, landscape: Landsca
     names = [str(k) for k in range(len(keep))]
     figure.frames = [go.Frame(data=moving(k), traces=[2, 3, 4], name=name, layout=dict(title=dict(text=caption(k))))
                      for k, name in enumerate(names)]
-    slider = frame_slider(names, [f"{v:.3g}" for v in t[keep]], prefix="t = ")
-    figure.update_layout(title=caption(0), width=980, height=430, showlegend=False, margin=dict(t=80, b=90),
-                         updatemenus=[play_button()], sliders=[slider])
+    slider = frame_slider(names, [f"{v:.3g}" for v in t[keep]], prefix="t = ", y=-0.2)  # below the z₁ label
+    figure.update_layout(title=caption(0), width=980, height=460, showlegend=False, margin=dict(t=80, b=130),
+                         updatemenus=[play_button(y=-0.23)], sliders=[slider])
     figure.update_xaxes(title_text="z₁", row=1, col=1)
     figure.update_yaxes(title_text="z₂", scaleanchor="x", scaleratio=1, row=1, col=1)
     for col in (2, 3):
@@ -212,7 +212,9 @@ def landscape_heatmap(landscape: Landscape, colorbar_x: float | None = None) -> 
     Hovering shows the loss itself.
     """
     excess = np.log10(landscape.loss - landscape.loss.min() + EXCESS_FLOOR)
-    colorbar = dict(title="log10(loss − min)", len=0.8) | ({"x": colorbar_x} if colorbar_x is not None else {})
+    # the title runs along the bar, so that it never reaches into a panel beside it
+    colorbar = dict(title=dict(text="log10(loss − min)", side="right"), len=0.8, thickness=14) | (
+        {"x": colorbar_x} if colorbar_x is not None else {})
     return go.Heatmap(x=compact(landscape.z1), y=compact(landscape.z2), z=compact(excess),
                       customdata=compact(landscape.loss), name="landscape", colorscale="Viridis", colorbar=colorbar,
                       hovertemplate="z=(%{x:.3f}, %{y:.3f})<br>loss=%{customdata:.5f}<extra></extra>")

@@ -14,9 +14,10 @@ def compact(values) -> np.ndarray:
     return np.asarray(values, dtype=np.float32)
 
 
-def play_button(frame_ms: int = 150) -> dict:
-    """A layout.updatemenus entry with play and pause buttons for the figure's frames."""
-    return dict(type="buttons", showactive=False, x=0.0, y=-0.08, xanchor="left", yanchor="top", buttons=[
+def play_button(frame_ms: int = 150, y: float = -0.08) -> dict:
+    """A layout.updatemenus entry with play and pause buttons for the figure's frames (every
+    animation of the lessons uses it, so that they all look and read the same)."""
+    return dict(type="buttons", showactive=False, x=0.0, y=y, xanchor="left", yanchor="top", buttons=[
         dict(label="▶ play", method="animate",
              args=[None, {"frame": {"duration": frame_ms, "redraw": True}, "fromcurrent": True,
                           "transition": {"duration": 0}}]),
@@ -24,12 +25,12 @@ def play_button(frame_ms: int = 150) -> dict:
              args=[[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate"}])])
 
 
-def frame_slider(names: list[str], labels: list[str], prefix: str = "") -> dict:
+def frame_slider(names: list[str], labels: list[str], prefix: str = "", y: float = -0.05) -> dict:
     """A layout.sliders entry with one step per frame (``names``), labelled by ``labels``."""
     steps = [dict(method="animate", label=label,
                   args=[[name], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"}])
              for name, label in zip(names, labels)]
-    return dict(active=0, x=0.15, y=-0.05, len=0.85, currentvalue=dict(prefix=prefix), steps=steps)
+    return dict(active=0, x=0.15, y=y, len=0.85, currentvalue=dict(prefix=prefix), steps=steps)
 
 
 def image_mosaic(images: torch.Tensor | np.ndarray, name: str = "images", n_cols: int | None = None) -> go.Heatmap:

@@ -279,7 +279,8 @@ def stiffness_figure(scan: EulerScan) -> go.Figure:
     figure.update_layout(title=f"Euler on {scan.final_loss.shape[1]} samples: {title}", width=820, height=420,
                          xaxis=dict(type="log", title="Euler step dt"), legend=dict(orientation="h", y=-0.2))
     figure.update_yaxes(title_text="batch-mean loss", secondary_y=False)
-    figure.update_yaxes(title_text="unstable samples", secondary_y=True, rangemode="tozero")
+    figure.update_yaxes(title_text="unstable samples", secondary_y=True, rangemode="tozero", tickformat="d",
+                        dtick=max(1, -(-scan.final_loss.shape[1] // 5)))  # whole counts
     figure.update_layout(yaxis3=dict(overlaying="y", range=[0, 1], visible=False))
     return figure
 
