@@ -60,7 +60,9 @@ def compare_adjoints(decoder: nn.Module, x: torch.Tensor, taus: Sequence[float],
         x: (B, ...) one training batch.
         taus: horizons, each > 0; every solve starts from the same z0.
         z0, loss, amd, options: as in :func:`gfe_viz.encode` (e.g. ``conv_tol=0.0`` so that every
-            solve runs to its tau instead of stopping at convergence).
+            solve runs to its tau instead of stopping at convergence); ``alpha`` and
+            ``alpha_schedule`` shape the flow that both adjoints follow. The full adjoint is the
+            first-order flow's, so ``order`` must be 1.
         n_entries: how many gradient entries (chosen once with ``seed``) to keep for scatter plots.
         seed: draws z0 when it is ``"uniform"`` and the kept entries.
 
@@ -69,6 +71,9 @@ def compare_adjoints(decoder: nn.Module, x: torch.Tensor, taus: Sequence[float],
     """
     taus = _horizons(taus)
     check_positive_int("n_entries", n_entries)
+    if options.get("order", 1) != 1:
+        raise ValueError(f"order must be 1 (the full adjoint follows the first-order flow), got {options['order']!r}")
+    flow_options = {name: options[name] for name in ("alpha", "alpha_schedule") if name in options}
     generator = torch.Generator().manual_seed(seed)
     start = initial_latents(z0, x, _latent_dim(decoder, None), generator)
     params = list(decoder.parameters())
@@ -77,7 +82,7 @@ def compare_adjoints(decoder: nn.Module, x: torch.Tensor, taus: Sequence[float],
     rows = []
     for tau in taus:
         result = encode(decoder, x, z0=start, loss=loss, tau=tau, record=True, amd=amd, **options)
-        flow = GradientFlow(decoder, loss=loss, tau=tau)
+        flow = GradientFlow(decoder, loss=loss, tau=tau, **flow_options)  # the flow the solve integrated
         train_loss, full = full_adjoint_gradient(flow, x, result, params)
         _, approx = approximate_adjoint_gradient(flow, x, result.z, params)
         _, grad_z = flow.loss_and_grad(result.z, x)

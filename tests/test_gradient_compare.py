@@ -57,6 +57,21 @@ def test_sweep_matches_a_direct_computation(batch):
     assert comparison.grad_norm[1] == pytest.approx(grad_z.norm(dim=1).mean().item(), rel=1e-9)
 
 
+def test_the_adjoints_follow_the_flow_that_was_solved(batch):
+    decoder, x = batch
+    options = dict(alpha=0.5, alpha_schedule="exponential", conv_tol=0.0)
+    comparison = compare_adjoints(decoder, x, [20.0], **options)
+    result = encode(decoder, x, tau=20.0, record=True, amd=AMD_MNIST, **options)
+    solved = GradientFlow(decoder, tau=20.0, alpha=0.5, alpha_schedule="exponential")
+    loss, full = full_adjoint_gradient(solved, x, result)
+    _, approx = approximate_adjoint_gradient(solved, x, result.z)
+    assert comparison.cosine[0] == pytest.approx(gradient_agreement(approx, full)[0], rel=1e-9)
+    _, default_full = full_adjoint_gradient(GradientFlow(decoder, tau=20.0), x, result)  # the path never taken
+    assert gradient_agreement(approx, default_full)[0] != pytest.approx(comparison.cosine[0], rel=1e-6)
+    with pytest.raises(ValueError, match="order must be 1 .the full adjoint follows the first-order flow., got 2"):
+        compare_adjoints(decoder, x, [20.0], order=2)
+
+
 def test_longer_solves_converge_and_the_gradients_agree(batch):
     decoder, x = batch
     comparison = compare_adjoints(decoder, x, [1.0, 10.0, 100.0], conv_tol=0.0)
