@@ -21,19 +21,17 @@ import time
 
 import torch
 
-from gfe_viz import TRAINING_FAST, TRAINING_PAPER, MLPDecoder
+from gfe_viz import TRAINING_PAPER, MLPDecoder
 from gfe_viz.data import load_images
 from gfe_viz.flows import GradientFlow
 from gfe_viz.models import initial_model
+from gfe_viz.presets import ENCODERS as TRAINING_ENCODERS
 from gfe_viz.training import EncodeSettings, TrainConfig, Trainer
 
 AUTHORS_IMAGES_PER_S = 3.8  # the authors' code at batch 5 on a 2-core CPU (measured side by side with gfe-viz, see the README)
-ENCODERS = {
-    "paper": TRAINING_PAPER,
-    "paper-batch": {**TRAINING_PAPER, "acceptance": "batch"},
-    "paper-order2": {**TRAINING_PAPER, "order": 2},
-    "fast": TRAINING_FAST,
-}
+#: the command's encoders (``--encoder paper|fast``) and two variants of the paper's for comparison
+ENCODERS = {**TRAINING_ENCODERS, "paper-batch": {**TRAINING_PAPER, "acceptance": "batch"},
+            "paper-order2": {**TRAINING_PAPER, "order": 2}}
 
 
 class TimedTrainer(Trainer):
