@@ -7,7 +7,7 @@ import pytest
 from gfe_viz.viz.interactive import figure_output, format_summary, interactive_view
 
 
-def make_view():
+def make_view(**options):
     calls = []
 
     def render(scale, kind):
@@ -16,7 +16,7 @@ def make_view():
         return figure, {"scale": float(scale), "points": 3}
 
     controls = {"scale": widgets.FloatSlider(value=1.0, min=0.0, max=5.0), "kind": widgets.Dropdown(options=["a", "b"])}
-    return interactive_view(render, controls), calls
+    return interactive_view(render, controls, **options), calls
 
 
 def test_builds_the_first_figure_and_shows_it_in_the_output():
@@ -47,6 +47,26 @@ def test_update_sets_several_controls_and_renders_once():
     assert calls[1:] == [(4.0, "b")]
     assert view.controls["scale"].value == 4.0 and view.values == {"scale": 4.0, "kind": "b"}
     assert view.report() == "scale=4, points=3"
+
+
+def test_a_setting_seen_before_is_shown_again_without_rendering():
+    view, calls = make_view(cache_size=2)
+    first = view.output.outputs[0]
+    view.update(scale=2.0)
+    view.update(scale=1.0)  # back to the first setting: from the cache
+    assert calls == [(1.0, "a"), (2.0, "a")]
+    assert view.output.outputs[0] == first and list(view.figure.data[0].y) == [0, 1.0, 2.0]
+    assert view.summary == {"scale": 1.0, "points": 3}
+    view.update(scale=3.0)  # a third setting pushes out the least recently shown (scale 2)
+    view.update(scale=2.0)
+    assert calls[-2:] == [(3.0, "a"), (2.0, "a")]
+    fresh, fresh_calls = make_view(cache_size=0)
+    fresh.update(scale=2.0)
+    fresh.update(scale=1.0)
+    assert fresh_calls == [(1.0, "a"), (2.0, "a"), (1.0, "a")]
+    assert fresh.output.outputs[0] == first  # a cached render shows what a fresh one does
+    with pytest.raises(ValueError, match="cache_size must be an integer >= 0, got -1"):
+        make_view(cache_size=-1)
 
 
 def test_sliders_render_only_when_released():

@@ -6,6 +6,10 @@ the numbers it is about (final loss, NFE, ...). Changing a control, by hand or f
 (``view.controls["tau"].value = 50.0``), calls :meth:`InteractiveView.update`, which renders
 again and replaces the figure shown in the view's ``ipywidgets.Output``.
 
+``render`` must be a function of the control values alone: the view keeps the last
+``cache_size`` renders by those values, so that going back to a setting (a toggle, a dropdown, a
+slider position seen before) shows it again without solving again.
+
 The Output's content is replaced by setting its ``outputs`` state, not by ``display`` inside
 ``with output:``. The state travels on the widget's comm, so the figure never leaks into the
 output of the cell that moved a slider (which nbval would compare), and there is no
@@ -15,6 +19,7 @@ embedded plotly.js.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -34,6 +39,7 @@ class InteractiveView:
         controls: name -> ipywidgets control; the names are ``render``'s keyword arguments.
         figure: the figure currently shown.
         summary: the numbers ``render`` returned with it.
+        cache_size: how many renders it keeps by control values (0: none).
     """
 
     render: Render
@@ -43,7 +49,9 @@ class InteractiveView:
     figure: go.Figure | None = None
     summary: dict[str, float] = field(default_factory=dict)
     widget: widgets.Box | None = field(default=None, init=False)
+    cache_size: int = 32
     _syncing: bool = field(default=False, init=False, repr=False)
+    _cache: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False)
 
     @property
     def values(self) -> dict[str, Any]:
@@ -61,13 +69,27 @@ class InteractiveView:
                 self.controls[name].value = value
         finally:
             self._syncing = False
-        figure, summary = self.render(**self.values)
-        if not isinstance(figure, go.Figure):
-            raise TypeError(f"render must return (go.Figure, dict), got {type(figure).__name__} as the figure")
+        figure, summary, shown = self._rendered(self.values)
         self.figure, self.summary = figure, dict(summary)
-        self.output.outputs = (figure_output(figure),)
+        self.output.outputs = (shown,)
         self.summary_line.value = format_summary(self.summary, html=True)
         return figure
+
+    def _rendered(self, values: dict[str, Any]) -> tuple[go.Figure, dict, dict]:
+        """(figure, summary, output) for ``values``: from the cache, or rendered and kept there."""
+        key = tuple(values.items())
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        figure, summary = self.render(**values)
+        if not isinstance(figure, go.Figure):
+            raise TypeError(f"render must return (go.Figure, dict), got {type(figure).__name__} as the figure")
+        entry = (figure, dict(summary), figure_output(figure))
+        if self.cache_size > 0:
+            self._cache[key] = entry
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return entry
 
     def report(self, digits: int = 4) -> str:
         """The summary as ``name=value`` pairs rounded to ``digits`` significant digits (for replay cells)."""
@@ -78,10 +100,11 @@ class InteractiveView:
             self.update()
 
 
-def interactive_view(render: Render, controls: dict[str, widgets.ValueWidget]) -> InteractiveView:
+def interactive_view(render: Render, controls: dict[str, widgets.ValueWidget], cache_size: int = 32) -> InteractiveView:
     """Wire ``controls`` to ``render`` and draw the first figure.
 
-    Sliders get ``continuous_update=False``, so a drag renders once, when it is released.
+    Sliders get ``continuous_update=False``, so a drag renders once, when it is released. The view
+    keeps the last ``cache_size`` renders by control values (0: render every time).
     """
     if not callable(render):
         raise TypeError(f"render must be a callable returning (go.Figure, dict), got {type(render).__name__}")
@@ -90,7 +113,9 @@ def interactive_view(render: Render, controls: dict[str, widgets.ValueWidget]) -
     for name, control in controls.items():
         if not isinstance(control, widgets.ValueWidget):
             raise TypeError(f"controls[{name!r}] must be an ipywidgets value widget, got {type(control).__name__}")
-    view = InteractiveView(render=render, controls=dict(controls))
+    if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
+        raise ValueError(f"cache_size must be an integer >= 0, got {cache_size!r}")
+    view = InteractiveView(render=render, controls=dict(controls), cache_size=cache_size)
     bar = widgets.HBox(list(view.controls.values()), layout=widgets.Layout(flex_flow="row wrap"))
     view.widget = widgets.VBox([bar, view.output, view.summary_line])
     for control in view.controls.values():
