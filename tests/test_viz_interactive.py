@@ -69,6 +69,15 @@ def test_a_setting_seen_before_is_shown_again_without_rendering():
         make_view(cache_size=-1)
 
 
+def test_reset_shows_the_settings_the_view_was_built_with():
+    view, calls = make_view()
+    first = view.output.outputs[0]
+    view.update(scale=4.0, kind="b")
+    view.reset()
+    assert view.values == {"scale": 1.0, "kind": "a"} and view.output.outputs[0] == first
+    assert view.summary == {"scale": 1.0, "points": 3}
+
+
 def test_sliders_render_only_when_released():
     view, _ = make_view()
     assert view.controls["scale"].continuous_update is False

@@ -52,6 +52,10 @@ class InteractiveView:
     cache_size: int = 32
     _syncing: bool = field(default=False, init=False, repr=False)
     _cache: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False)
+    _defaults: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self):
+        self._defaults = self.values
 
     @property
     def values(self) -> dict[str, Any]:
@@ -90,6 +94,11 @@ class InteractiveView:
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         return entry
+
+    def reset(self) -> go.Figure:
+        """Put every control back to the value it was built with and show that figure: a replay
+        cell ends with it, so that after Run All the view shows the state its text describes."""
+        return self.update(**self._defaults)
 
     def report(self, digits: int = 4) -> str:
         """The summary as ``name=value`` pairs rounded to ``digits`` significant digits (for replay cells)."""
