@@ -130,6 +130,21 @@ def test_summary_ratio_and_a_target_never_reached():
     assert "does not reach the target" in format_summary({"mnist": strict})
 
 
+def test_images_to_reach_brackets_each_target_on_both_curves():
+    from gfe_viz.experiments.summary import images_to_reach
+
+    rows = _rows("ae", 0, [0.5, 0.3, 0.2]) + _rows("gfe", 0, [0.4, 0.2, 0.1])
+    images = sorted({r["images_seen"] for r in rows})
+    low, mid, high = images
+    table = images_to_reach(rows, "mnist", [0.3, 0.15, 0.05])
+    assert table[0]["methods"] == {"ae": (mid, low), "gfe": (mid, low)}
+    assert table[0]["ratio"]["gfe"] == pytest.approx((1.0, low / mid, mid / low))
+    assert table[1]["methods"] == {"ae": (None, None), "gfe": (high, mid)} and table[1]["ratio"] == {}
+    assert table[2]["methods"]["gfe"] == (None, None)
+    first = images_to_reach(rows, "mnist", [0.45])[0]  # GFE starts below it: reached at its first checkpoint
+    assert first["methods"]["gfe"] == (low, 0) and first["ratio"]["gfe"][2] is None
+
+
 def test_summary_of_a_partial_run_uses_checkpoints_every_seed_reached():
     rows = _rows("ae", 0, [0.5, 0.3, 0.2]) + _rows("ae", 1, [0.6, 0.4])
     entry = summarise(rows)["mnist"]

@@ -80,6 +80,29 @@ def summarise(rows: list[dict], target: float | None = None) -> dict:
     return summary
 
 
+def images_to_reach(rows: list[dict], dataset: str, targets: list[float]) -> list[dict]:
+    """For each target loss, each method's crossing on its seed-mean curve and the ratio to the AE's.
+
+    One dict per target: ``target``, ``methods`` (method -> ``(images, above_at)`` as
+    :func:`first_reaching` gives them: the first checkpoint at or below the target and the one
+    before it; ``(None, None)`` when the curve never gets there) and ``ratio`` (method -> AE images
+    / method images with the bounds the brackets allow, ``(ratio, low, high)``, high None when
+    unbounded; only where both reach the target). Targets spread over the range of the curves
+    show where one method catches up with the other, which the AE's final loss alone cannot.
+    """
+    curves = {m: seed_curve(rows, dataset, m) for m in dict.fromkeys(r["method"] for r in rows if r["dataset"] == dataset)}
+    table = []
+    for target in targets:
+        reached = {m: first_reaching(c.images_seen, c.mean, target) for m, c in curves.items()}
+        ratio = {}
+        ae, ae_above = reached.get("ae", (None, None))
+        for m, (images, above) in reached.items():
+            if m != "ae" and ae and images:
+                ratio[m] = (ae / images, ae_above / images, ae / above if above else None)
+        table.append({"target": target, "methods": reached, "ratio": ratio})
+    return table
+
+
 def _seed_losses(rows, dataset, method, seed):
     mine = sorted((r["images_seen"], r["val_loss"]) for r in rows
                   if r["dataset"] == dataset and r["method"] == method and r["seed"] == seed)
