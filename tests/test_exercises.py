@@ -297,7 +297,8 @@ def test_every_stub_in_the_notebooks_is_registered_checked_and_revealed():
             found[name] = (notebook, index)
             later = [s for nb, i, k, s in cells if nb == notebook and i > index and k == "code"]
             if isinstance(exercise, CodeExercise):
-                assert source == f"# EXERCISE: {name}\n{exercise.stub}", f"{notebook} cell {index}: stub out of date"
+                assert source.rstrip() == f"# EXERCISE: {name}\n{exercise.stub}".rstrip(), \
+                    f"{notebook} cell {index}: the stub differs from the registered exercise's"
                 call = f'check("{name}", {exercise.function_name})'
             else:
                 assert f'ask("{name}")' in source, f"{notebook} cell {index}: no ask({name!r})"
