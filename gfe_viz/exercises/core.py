@@ -160,7 +160,8 @@ class PredictExercise:
 
     @property
     def solution_source(self) -> str:
-        return f"answer: {self.answer}\n\n{self.explanation}"
+        answer = f"{self.answer}) {self.choices[self.answer]}" if self.choices else f"{self.answer:.3g}"
+        return f"answer: {answer}\n\n{self.explanation}"
 
     def check(self, answer) -> Verdict:
         if answer is Ellipsis or answer is None:

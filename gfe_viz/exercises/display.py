@@ -17,7 +17,7 @@ def reveal(name: str) -> widgets.Accordion:
     hint = ("" if isinstance(exercise, PredictExercise) else
             f"<p>To use it in place of yours: <code>{exercise.function_name} = solution({name!r})</code> "
             f"(<code>from gfe_viz.exercises import solution</code>).</p>")
-    body = widgets.HTML(f"<pre>{html.escape(exercise.solution_source)}</pre>{hint}")
+    body = widgets.HTML(f'<pre style="white-space: pre-wrap">{html.escape(exercise.solution_source)}</pre>{hint}')
     accordion = widgets.Accordion(children=[body], selected_index=None)
     accordion.set_title(0, f"solution of {name} (click to open)")
     return accordion
