@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..amd import AMD_MNIST, CONV_WINDOW, AMDOptions, has_converged, mean_gradient_weights, next_step_size, \
-    sufficient_decrease
+from ..amd import (AMD_MNIST, CONV_WINDOW, AMDOptions, has_converged, mean_gradient_weights, next_step_size,
+                   sufficient_decrease)
 from .core import Case, CodeExercise, Mismatch, PredictExercise, register
 
 

@@ -16,7 +16,7 @@ import inspect
 import math
 import textwrap
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 
