@@ -108,6 +108,34 @@ def mean_gradient_weights(like: torch.Tensor) -> torch.Tensor:
     return like.new_tensor(_MEAN_GRADIENT_WEIGHTS)
 
 
+def sufficient_decrease(loss0: torch.Tensor, loss1: torch.Tensor, dt: torch.Tensor, force_sq1: torch.Tensor,
+                        options: AMDOptions) -> torch.Tensor:
+    """AMD's acceptance test per sample: l(z0) - l(z1) >= sigma * dt_max * dt * ||f(z1)||^2.
+
+    ``force_sq1`` is the squared force at the candidate z1 (not at z0, as the textbook Armijo rule has it).
+    """
+    return (loss0 - loss1) >= (options.sigma * options.dt_max) * dt * force_sq1
+
+
+def next_step_size(dt: torch.Tensor, accepted: torch.Tensor, options: AMDOptions) -> tuple[torch.Tensor, torch.Tensor]:
+    """The step size after an attempt, and whether the next attempt is forced, per sample.
+
+    After an acceptance dt = min(max(dt0, grow * dt), dt_max); after a rejection dt *= shrink, and the
+    next attempt is forced (taken whatever its loss) once the shrunk dt is below ``options.dt_floor``.
+    """
+    shrunk = dt * options.shrink
+    grown = (dt * options.grow).clamp(options.dt0, options.dt_max)
+    return torch.where(accepted, grown, shrunk), ~accepted & (shrunk < options.dt_floor)
+
+
+def has_converged(history: torch.Tensor, n_recorded: torch.Tensor, weights: torch.Tensor,
+                  conv_tol: float) -> torch.Tensor:
+    """AMD's convergence test per row of ``history`` (n, 5), the last CONV_WINDOW recorded losses:
+    at least CONV_WINDOW recorded and |mean(numpy.gradient(history))| < conv_tol, with ``weights``
+    from :func:`mean_gradient_weights`."""
+    return (n_recorded >= CONV_WINDOW) & ((history @ weights).abs() < conv_tol)
+
+
 class _Recorder:
     """Collects every attempt of a solve into full-batch (A, B) tensors on the CPU."""
 
@@ -178,7 +206,7 @@ def solve_amd(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float,
     slope_weights = mean_gradient_weights(history)
     stop_nonfinite = ~torch.isfinite(loss + grad.square().sum(1))
     done = stop_nonfinite.clone()
-    conv_start, rhs_scale = opts.conv_after * tau, opts.sigma * opts.dt_max
+    conv_start = opts.conv_after * tau
     recorder = _Recorder(B, state, flow) if record else None
 
     attempt, n_finished = 0, 0
@@ -211,7 +239,7 @@ def solve_amd(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float,
             t1 = t + dt
             force_sq = flow.force_norm_sq(t1, grad1)
             finite = (loss1 + force_sq).abs() < math.inf  # torch.isfinite, in one op instead of four
-            decrease = (loss - loss1) >= rhs_scale * dt * force_sq
+            decrease = sufficient_decrease(loss, loss1, dt, force_sq, opts)
             if batch_mode:
                 decrease = decrease.all().expand_as(decrease)
             ok = (decrease | forced) & finite
@@ -228,9 +256,7 @@ def solve_amd(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float,
             n_accepted += ok
             n_forced += jumped
             last_forced = torch.where(ok, forced, last_forced)
-            shrunk = dt * opts.shrink
-            dt = torch.where(ok, (dt * opts.grow).clamp(opts.dt0, opts.dt_max), shrunk)
-            forced = ~ok & (shrunk < opts.dt_floor)
+            dt, forced = next_step_size(dt, ok, opts)
             if opts.stop_at_underflow:
                 stalled = forced
 
@@ -239,7 +265,7 @@ def solve_amd(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float,
             value = loss.mean().expand_as(loss) if batch_mode else loss
             history = torch.where(push.unsqueeze(1), torch.cat([history[:, 1:], value.unsqueeze(1)], 1), history)
             n_history += push
-            converged = (n_history >= CONV_WINDOW) & ((history @ slope_weights).abs() < opts.conv_tol)
+            converged = has_converged(history, n_history, slope_weights, opts.conv_tol)
             done = stop_nonfinite | converged | stalled | (t >= tau)
             if attempt >= opts.max_attempts:
                 done = torch.ones_like(done)
