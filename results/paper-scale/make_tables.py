@@ -1,0 +1,53 @@
+"""The paper-scale comparison on MNIST: tables and figure from the run folders named below.
+
+Batch 16, latent 20, 1,000 validation images, about 4 log-spaced checkpoints per decade. The AE
+and GFE units of one seed start from the same decoder and see the same image stream, so curves
+from different folders of the same seed continue one another. A folder still in progress (no
+``completed`` time in its run.json) is read as far as it got and marked so. Run from the
+repository root:
+
+    python results/paper-scale/make_tables.py [FOLDER ...]
+
+FOLDER: one run folder per method (default: every folder here); two folders with the same
+method would mix two runs in one curve, so they are refused.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+from gfe_viz.experiments import plot_data_efficiency, read_rows, summarise
+from gfe_viz.experiments.summary import images_to_reach, seed_curve
+
+HERE = Path(__file__).parent
+FOLDERS = [Path(f) for f in sys.argv[1:]] or sorted(p.parent for p in HERE.glob("*/results.csv"))
+TARGETS = [0.25, 0.2, 0.15, 0.12, 0.1, 0.095, 0.09, 0.085, 0.08, 0.075, 0.07]
+
+rows, lines, seen = [], [], {}
+for folder in FOLDERS:
+    run = json.loads((folder / "run.json").read_text())
+    mine = read_rows(folder / "results.csv")
+    for method in {r["method"] for r in mine}:
+        if method in seen:
+            raise SystemExit(f"{folder} and {seen[method]} both hold {method} rows: name one folder per method")
+        seen[method] = folder
+    rows += mine
+    times = [i["started"] for i in run["invocations"]]
+    state = f"finished {run['completed']}" if run.get("completed") else "IN PROGRESS"
+    for method in sorted({r["method"] for r in mine}):
+        curve = seed_curve(mine, "mnist", method)
+        lines.append(f"- `{folder.name}` ({state}; started {times[0]}): {method}, seeds {list(curve.seeds)}, "
+                     f"{curve.images_seen[-1]:,} images, final validation BCE {curve.mean[-1]:.4f}, "
+                     f"{curve.wall_time[-1] / 60:.1f} min of training")
+print("\n".join(lines), "\n")
+print("| target BCE | AE images | GFE images | ratio AE / GFE |")
+print("| --- | --- | --- | --- |")
+for row in images_to_reach(rows, "mnist", TARGETS):
+    def cell(method):
+        images, above = row["methods"].get(method, (None, None))
+        return "not reached" if images is None else f"{images:,} ({above:,} to {images:,})"
+    ratio = row["ratio"].get("gfe")
+    text = "-" if ratio is None else f"{ratio[0]:.1f} ({ratio[1]:.1f} to " + (
+        "unbounded" if ratio[2] is None else f"{ratio[2]:.1f}") + ")"
+    print(f"| {row['target']} | {cell('ae')} | {cell('gfe')} | {text} |")
+plot_data_efficiency(rows, summarise(rows), HERE / "data_efficiency.png")
