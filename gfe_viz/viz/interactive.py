@@ -95,10 +95,11 @@ class InteractiveView:
                 self._cache.popitem(last=False)
         return entry
 
-    def reset(self) -> go.Figure:
+    def reset(self) -> None:
         """Put every control back to the value it was built with and show that figure: a replay
-        cell ends with it, so that after Run All the view shows the state its text describes."""
-        return self.update(**self._defaults)
+        cell ends with it, so that after Run All the view shows the state its text describes
+        (it returns nothing, so that the cell prints nothing more)."""
+        self.update(**self._defaults)
 
     def report(self, digits: int = 4) -> str:
         """The summary as ``name=value`` pairs rounded to ``digits`` significant digits (for replay cells)."""
