@@ -77,6 +77,7 @@ def test_presets_are_encode_keywords_without_the_problem():
     # the decrease test per unit time is the paper's; the loss change per unit time that stops is smaller
     assert fast.sigma * fast.dt_max == pytest.approx(AMD_MNIST.sigma * AMD_MNIST.dt_max)
     assert fast.conv_tol / fast.dt_max < AMD_MNIST.conv_tol / AMD_MNIST.dt_max
+    assert fast.dt_floor == pytest.approx(AMD_MNIST.dt_floor, rel=0.5)  # the same resolution where dt underflows
 
 
 def test_fast_preset_reaches_the_least_squares_latent(linear_problem):
