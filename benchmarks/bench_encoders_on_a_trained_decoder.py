@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from gfe_viz import AMD_FAST, TRAINING_FAST, TRAINING_PAPER, encode
+from gfe_viz import AMD_FAST, AMD_MNIST, TRAINING_FAST, TRAINING_PAPER, encode
 from gfe_viz.adjoint import approximate_adjoint_gradient
 from gfe_viz.data import load_images
 from gfe_viz.experiments.results_io import load_torch_file
@@ -29,11 +29,12 @@ from gfe_viz.flows import GradientFlow
 from gfe_viz.models import initial_model
 
 TAU = 1e4
-#: the fast preset with one or two AMD fields changed: candidates for a preset that stays fast late in training
+#: the preset's first version and the present one with one AMD field changed: what each setting buys late in training
 VARIANTS = {
-    "fast, shrink 0.3": AMD_FAST.replace(shrink=0.3, max_shrinks=12),
-    "fast, grow 1.25, shrink 0.3": AMD_FAST.replace(grow=1.25, shrink=0.3, max_shrinks=12),
-    "fast, dt0 0.1": AMD_FAST.replace(dt0=0.1),
+    "first version (grow 1.5)": AMD_MNIST.replace(dt_max=300.0, grow=1.5, sigma=AMD_MNIST.sigma / 30,
+                                                  conv_tol=AMD_MNIST.conv_tol * 10, stop_at_underflow=True),
+    "fast, shrink 0.5": AMD_FAST.replace(shrink=0.5, max_shrinks=20),
+    "fast, conv_after 0.02": AMD_FAST.replace(conv_after=0.02),
     "fast, conv_after 0.005": AMD_FAST.replace(conv_after=0.005),
 }
 
