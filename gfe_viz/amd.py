@@ -25,8 +25,19 @@ sample its own t, dt, acceptance, failure handling and convergence; finished sam
 working set and cost no more decoder evaluations.
 
 Each attempt costs exactly one decoder forward+backward: the loss and gradient at an accepted
-candidate are reused as the start of the next attempt. The loop synchronises with the host once
-per attempt, to learn whether any sample finished.
+candidate are reused as the start of the next attempt.
+
+The host learns whether a sample finished once every ``check_every`` attempts (one
+synchronisation each time; 1 by default). Between two checks the attempts run as a *chunk*: a
+sample that finishes inside it is frozen by a mask (no value of it changes and the attempts after
+its end are not counted), and finished samples leave the working set at the next check, so z,
+loss, status and counts are those of checking after every attempt. The attempts after a sample's
+end still evaluate the decoder on its row: larger chunks trade those rows for fewer waits on the
+host, which pays on a GPU, where an attempt at small batch is some fifty tiny kernels. With
+``cuda_graph`` a chunk is captured once as a CUDA graph and replayed, and finished samples stay
+in the working set, frozen, until the last one finishes. The one difference a mask can make: in
+``batch`` mode, once a non-finite sample has stopped inside a chunk (or anywhere, with a graph),
+the batch mean sums the same losses with zeros in between, which may round differently.
 """
 
 from __future__ import annotations
@@ -36,7 +47,7 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 
-from ._checks import check_non_negative, check_positive
+from ._checks import check_non_negative, check_positive, check_positive_int
 from .flows import GradientFlow
 from .solution import EncodeResult, SolverStats, Status, StepLog, Trajectory
 
@@ -146,7 +157,13 @@ class _Recorder:
         self.positions, self.times = [z0], [torch.zeros(batch, dtype=z0.dtype)]
         self.new_position = [torch.ones(batch, dtype=torch.bool)]
 
-    def add(self, idx, t, dt, accepted, loss, state, t_after):
+    def add(self, idx, t, dt, accepted, loss, state, t_after, active=None):
+        """One attempt on the working set ``idx``; with ``active``, of its rows in the mask (none: no row)."""
+        if active is not None:
+            if not bool(active.any()):  # every sample finished earlier in the chunk
+                return
+            idx, t, dt, accepted, loss, state, t_after = (v[active] for v in (idx, t, dt, accepted, loss, state,
+                                                                               t_after))
         def full(values, fill, dtype=None):
             out = torch.full((self.batch,), fill, dtype=dtype or values.dtype)
             out[idx.cpu()] = values.detach().cpu().to(out.dtype)
@@ -179,96 +196,161 @@ def _mask(batch: int, idx: torch.Tensor) -> torch.Tensor:
     return mask
 
 
+def _frozen(active: torch.Tensor | None, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
+    """``new`` for the samples still integrating, ``old`` for the finished ones (``active`` None: all integrate)."""
+    if active is None:
+        return new
+    return torch.where(active.unsqueeze(1) if new.dim() == 2 else active, new, old)
+
+
+#: the per-sample tensors of the working set (see :class:`_WorkingSet`)
+_PER_SAMPLE = ("idx", "xs", "state", "loss", "grad", "t", "dt", "forced", "last_forced", "converged", "stalled",
+               "stop_nonfinite", "done", "n_accepted", "n_forced", "history", "n_history", "idle")
+
+
+class _WorkingSet:
+    """The samples of one AMD solve that are still in play, and one attempt of the solver on them.
+
+    Every attribute named in :data:`_PER_SAMPLE` has one row per sample; :meth:`compact` keeps
+    some rows. :meth:`attempt` with ``active`` None updates every row; with an ``active`` mask the
+    other rows (samples that finished earlier in the chunk) keep every value they had, and their
+    ``idle`` count grows by one, so a chunk of attempts gives the results of single attempts.
+    """
+
+    def __init__(self, flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float, opts: AMDOptions,
+                 batch_mode: bool):
+        self.flow, self.tau, self.opts, self.batch_mode = flow, tau, opts, batch_mode
+        B, device, dtype = x.shape[0], z0.device, z0.dtype
+
+        def zeros(dtype_=torch.long):
+            return torch.zeros(B, dtype=dtype_, device=device)
+
+        self.idx, self.xs = torch.arange(B, device=device), x
+        self.state = flow.initial_state(z0)
+        self.loss, self.grad = flow.loss_and_grad(flow.position(self.state), x)
+        self.t, self.dt = zeros(dtype), torch.full((B,), opts.dt0, dtype=dtype, device=device)
+        self.forced, self.last_forced, self.converged, self.stalled = (zeros(torch.bool) for _ in range(4))
+        self.n_accepted, self.n_forced, self.n_history, self.idle = zeros(), zeros(), zeros(), zeros()
+        self.history = torch.zeros(B, CONV_WINDOW, dtype=dtype, device=device)
+        self.slope_weights = mean_gradient_weights(self.history)
+        self.stop_nonfinite = ~torch.isfinite(self.loss + self.grad.square().sum(1))
+        self.done = self.stop_nonfinite.clone()
+        self.conv_start = opts.conv_after * tau
+
+    def compact(self, keep: torch.Tensor) -> None:
+        for name in _PER_SAMPLE:
+            setattr(self, name, getattr(self, name)[keep])
+
+    def status(self) -> torch.Tensor:
+        """Each sample's :class:`Status`, meaningful for the finished ones."""
+        return torch.where(self.stop_nonfinite, int(Status.NON_FINITE), torch.where(
+            self.converged, int(Status.CONVERGED), torch.where(self.stalled, int(Status.STEP_UNDERFLOW), torch.where(
+                self.t < self.tau, int(Status.STEP_LIMIT), torch.where(
+                    self.last_forced, int(Status.STEP_UNDERFLOW), int(Status.REACHED_TAU))))))
+
+    def attempt(self, active: torch.Tensor | None = None, recorder: "_Recorder | None" = None) -> None:
+        """One attempt for the samples in ``active`` (None: all of them); see the module docstring."""
+        flow, opts = self.flow, self.opts
+        t, dt, forced = self.t, self.dt, self.forced
+        candidate = flow.euler_step(t, dt, self.state, self.grad)
+        loss1, grad1 = flow.loss_and_grad(flow.position(candidate), self.xs)
+        t1 = t + dt
+        force_sq = flow.force_norm_sq(t1, grad1)
+        finite = (loss1 + force_sq).abs() < math.inf  # torch.isfinite, in one op instead of four
+        decrease = sufficient_decrease(self.loss, loss1, dt, force_sq, opts)
+        if self.batch_mode:
+            decrease = (decrease if active is None else decrease | ~active).all().expand_as(decrease)
+        ok = (decrease | forced) & finite
+        if active is not None:
+            ok = ok & active
+            self.idle += ~active
+        self.stop_nonfinite = _frozen(active, forced & ~finite, self.stop_nonfinite)
+
+        self.state = _frozen(active, flow.keep_or_restart(self.state, candidate, ok), self.state)
+        self.loss = torch.where(ok, loss1, self.loss)
+        self.grad = torch.where(ok.unsqueeze(1), grad1, self.grad)
+        jumped = ok & forced
+        self.t = torch.where(ok, t1, t) + jumped * opts.fail_jump
+        if recorder is not None:
+            recorder.add(self.idx, t, dt, ok, loss1, self.state, self.t, active)
+        self.n_accepted += ok
+        self.n_forced += jumped
+        self.last_forced = torch.where(ok, forced, self.last_forced)
+        dt_next, forced_next = next_step_size(dt, ok, opts)
+        self.dt = _frozen(active, dt_next, dt)
+        self.forced = _frozen(active, forced_next, forced)
+        if opts.stop_at_underflow:
+            self.stalled = self.forced
+
+        # convergence: record the loss of accepted steps once t >= conv_after * tau
+        push = ok & (self.t >= self.conv_start)
+        value = _batch_mean(self.loss, active).expand_as(self.loss) if self.batch_mode else self.loss
+        self.history = torch.where(push.unsqueeze(1), torch.cat([self.history[:, 1:], value.unsqueeze(1)], 1),
+                                   self.history)
+        self.n_history += push
+        self.converged = has_converged(self.history, self.n_history, self.slope_weights, opts.conv_tol)
+        self.done = self.stop_nonfinite | self.converged | self.stalled | (self.t >= self.tau)
+
+
+def _batch_mean(loss: torch.Tensor, active: torch.Tensor | None) -> torch.Tensor:
+    """The mean loss of the samples in ``active`` (None: all): the same sum and division either way, so
+    a chunk whose samples all integrate gives the batch mean of a single attempt to the last bit."""
+    if active is None:
+        return loss.sum() / loss.shape[0]
+    return torch.where(active, loss, 0.0).sum() / active.sum()
+
+
 def solve_amd(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float, options: AMDOptions,
-              acceptance: str = "per_sample", record: bool = False, progress=None) -> EncodeResult:
+              acceptance: str = "per_sample", record: bool = False, progress=None, check_every: int = 1,
+              cuda_graph: bool = False) -> EncodeResult:
     """Integrate ``flow`` from ``z0`` for targets ``x`` with AMD; see the module docstring.
 
     ``progress``, if given, is called with the number of finished samples whenever it changes.
+    ``check_every``: attempts between the host's checks for finished samples (1: every attempt).
+    ``cuda_graph``: on CUDA, capture ``check_every`` attempts once as a CUDA graph and replay it.
+    Neither changes any result.
     """
-    opts, batch_mode = options, acceptance == "batch"
-    B, device, dtype = x.shape[0], z0.device, z0.dtype
-    state = flow.initial_state(z0)
+    check_positive_int("check_every", check_every)
+    if not isinstance(cuda_graph, bool):
+        raise ValueError(f"cuda_graph must be True or False, got {cuda_graph!r}")
+    if cuda_graph and z0.device.type != "cuda":
+        raise ValueError(f"cuda_graph=True needs x and the decoder on a CUDA device, got device {str(z0.device)!r}; "
+                         f"use cuda_graph=False on the {z0.device.type.upper()}")
+    if cuda_graph and record:
+        raise ValueError("record=True copies every attempt to the host, which a CUDA graph cannot do: "
+                         "use cuda_graph=False to record")
+    opts, B, device, dtype = options, x.shape[0], z0.device, z0.dtype
+    work = _WorkingSet(flow, x, z0, tau, opts, batch_mode=acceptance == "batch")
 
     def zeros(dtype_=torch.long):
         return torch.zeros(B, dtype=dtype_, device=device)
 
-    # final values, written when a sample leaves the working set
-    out = {"state": state.clone(), "loss": zeros(dtype), "status": zeros(), "nfe": zeros(), "accepted": zeros(),
+    # final values, written when a sample finishes
+    out = {"state": work.state.clone(), "loss": zeros(dtype), "status": zeros(), "nfe": zeros(), "accepted": zeros(),
            "forced": zeros(), "t": zeros(dtype)}
-
-    # the working set: samples still integrating
-    idx, xs = torch.arange(B, device=device), x
-    loss, grad = flow.loss_and_grad(flow.position(state), xs)
-    t, dt = zeros(dtype), torch.full((B,), opts.dt0, dtype=dtype, device=device)
-    forced, last_forced, converged, stalled = (zeros(torch.bool) for _ in range(4))
-    n_accepted, n_forced, n_history = zeros(), zeros(), zeros()
-    history = torch.zeros(B, CONV_WINDOW, dtype=dtype, device=device)
-    slope_weights = mean_gradient_weights(history)
-    stop_nonfinite = ~torch.isfinite(loss + grad.square().sum(1))
-    done = stop_nonfinite.clone()
-    conv_start = opts.conv_after * tau
-    recorder = _Recorder(B, state, flow) if record else None
+    recorder = _Recorder(B, work.state, flow) if record else None
+    run_chunk = _GraphedChunks(work, check_every) if cuda_graph else _EagerChunks(work, recorder)
 
     attempt, n_finished = 0, 0
     with torch.no_grad():
         while True:
-            if bool(done.any()):  # the one host synchronisation per attempt
-                fin, keep = done, ~done
-                status = torch.where(stop_nonfinite, int(Status.NON_FINITE), torch.where(
-                    converged, int(Status.CONVERGED), torch.where(stalled, int(Status.STEP_UNDERFLOW), torch.where(
-                        t < tau, int(Status.STEP_LIMIT), torch.where(
-                            last_forced, int(Status.STEP_UNDERFLOW), int(Status.REACHED_TAU))))))
-                fin_idx = idx[fin]
-                for name, value in (("state", state), ("loss", loss), ("status", status), ("accepted", n_accepted),
-                                    ("forced", n_forced), ("t", t)):
-                    out[name][fin_idx] = value[fin]
-                out["nfe"][fin_idx] = attempt + 1
-                idx, xs, state, loss, grad = idx[keep], xs[keep], state[keep], loss[keep], grad[keep]
-                t, dt, forced, last_forced, stalled = t[keep], dt[keep], forced[keep], last_forced[keep], stalled[keep]
-                n_accepted, n_forced = n_accepted[keep], n_forced[keep]
-                history, n_history = history[keep], n_history[keep]
-                n_finished += fin_idx.numel()
+            n_done = int(work.done.sum())  # the host synchronisation, once per chunk
+            # the eager loop drops finished samples, so every done one is new; a graph keeps them, frozen
+            newly = n_done if not cuda_graph else n_done - n_finished
+            if newly:
+                _write_finished(out, work, attempt)
+                n_finished += newly
+                if not cuda_graph:
+                    work.compact(~work.done)
                 if progress is not None:
                     progress(n_finished)
-                if idx.numel() == 0:
+                if n_finished == B:
                     break
-            attempt += 1
-
-            candidate = flow.euler_step(t, dt, state, grad)
-            loss1, grad1 = flow.loss_and_grad(flow.position(candidate), xs)
-            t1 = t + dt
-            force_sq = flow.force_norm_sq(t1, grad1)
-            finite = (loss1 + force_sq).abs() < math.inf  # torch.isfinite, in one op instead of four
-            decrease = sufficient_decrease(loss, loss1, dt, force_sq, opts)
-            if batch_mode:
-                decrease = decrease.all().expand_as(decrease)
-            ok = (decrease | forced) & finite
-            stop_nonfinite = forced & ~finite
-
-            state = flow.keep_or_restart(state, candidate, ok)
-            loss = torch.where(ok, loss1, loss)
-            grad = torch.where(ok.unsqueeze(1), grad1, grad)
-            jumped = ok & forced
-            t_next = torch.where(ok, t1, t) + jumped * opts.fail_jump
-            if recorder is not None:
-                recorder.add(idx, t, dt, ok, loss1, state, t_next)
-            t = t_next
-            n_accepted += ok
-            n_forced += jumped
-            last_forced = torch.where(ok, forced, last_forced)
-            dt, forced = next_step_size(dt, ok, opts)
-            if opts.stop_at_underflow:
-                stalled = forced
-
-            # convergence: record the loss of accepted steps once t >= conv_after * tau
-            push = ok & (t >= conv_start)
-            value = loss.mean().expand_as(loss) if batch_mode else loss
-            history = torch.where(push.unsqueeze(1), torch.cat([history[:, 1:], value.unsqueeze(1)], 1), history)
-            n_history += push
-            converged = has_converged(history, n_history, slope_weights, opts.conv_tol)
-            done = stop_nonfinite | converged | stalled | (t >= tau)
+            n = min(check_every, opts.max_attempts - attempt)
+            run_chunk(n)
+            attempt += n
             if attempt >= opts.max_attempts:
-                done = torch.ones_like(done)
+                work.done = torch.ones_like(work.done)
 
     nfe = out["nfe"]
     stats = SolverStats(nfe=nfe, accepted=out["accepted"], rejected=nfe - 1 - out["accepted"], t=out["t"],
@@ -276,3 +358,65 @@ def solve_amd(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float,
     steps, trajectory = recorder.logs() if recorder is not None else (None, None)
     return EncodeResult(z=flow.position(out["state"]), loss=out["loss"], status=out["status"], stats=stats,
                         solver="amd", state=out["state"], steps=steps, trajectory=trajectory)
+
+
+def _write_finished(out: dict, work: _WorkingSet, attempt: int) -> None:
+    """Copy the final values of the working set's finished samples into ``out`` after ``attempt`` attempts;
+    a sample that finished ``idle`` attempts before the end of its chunk was evaluated that many times less."""
+    fin = work.done
+    fin_idx = work.idx[fin]
+    for name, value in (("state", work.state), ("loss", work.loss), ("status", work.status()),
+                        ("accepted", work.n_accepted), ("forced", work.n_forced), ("t", work.t)):
+        out[name][fin_idx] = value[fin]
+    out["nfe"][fin_idx] = attempt + 1 - work.idle[fin]
+
+
+class _EagerChunks:
+    """Runs a chunk of attempts one kernel at a time. The chunk starts right after a check, when every
+    sample in the working set integrates, so its first attempt needs no mask."""
+
+    def __init__(self, work: _WorkingSet, recorder: _Recorder | None):
+        self.work, self.recorder = work, recorder
+
+    def __call__(self, n: int) -> None:
+        for j in range(n):
+            self.work.attempt(None if j == 0 else ~self.work.done, self.recorder)
+
+
+class _GraphedChunks:
+    """Runs chunks of ``attempts`` attempts as one CUDA graph, captured after the first chunk (run
+    eagerly on a side stream, which warms autograd and cuBLAS up) on the working set's tensors as
+    static buffers, and replayed for every later chunk. Finished samples stay in the working set,
+    frozen by the mask; a shorter chunk (before ``max_attempts``) runs eagerly."""
+
+    def __init__(self, work: _WorkingSet, attempts: int):
+        self.work, self.attempts, self.graph = work, attempts, None
+
+    def _masked(self, n: int) -> None:
+        for _ in range(n):
+            self.work.attempt(~self.work.done)
+
+    def __call__(self, n: int) -> None:
+        if n != self.attempts:
+            self._masked(n)
+        elif self.graph is None:
+            self._warm_up_and_capture()
+        else:
+            self.graph.replay()
+
+    def _warm_up_and_capture(self) -> None:
+        work = self.work
+        side = torch.cuda.Stream(device=work.xs.device)
+        side.wait_stream(torch.cuda.current_stream(work.xs.device))
+        with torch.cuda.stream(side):
+            self._masked(self.attempts)
+        torch.cuda.current_stream(work.xs.device).wait_stream(side)
+        static = {name: getattr(work, name) for name in _PER_SAMPLE}
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):  # recorded, not run: the warm-up chunk was this call's chunk
+            self._masked(self.attempts)
+            for name, buffer in static.items():
+                buffer.copy_(getattr(work, name))
+        for name, buffer in static.items():
+            setattr(work, name, buffer)
+        self.graph = graph

@@ -24,7 +24,7 @@ from torch import nn
 from ._checks import check_non_negative
 from ._paths import cache_home
 from .data import load_images
-from .device import torch_threads
+from .device import resolve_device, torch_threads
 from .experiments.results_io import DamagedFileError, atomic_torch_save, json_digest, load_torch_file
 from .models import initial_model
 from .training import EncodeSettings, History, TrainConfig, Trainer
@@ -73,23 +73,27 @@ def cache_folder(cache_dir: str | os.PathLike | None = None) -> Path:
 def train_demo_model(method: str = "gfe", latent_dim: int = 2, dataset: str = "mnist", n_images: int = 2000,
                      batch_size: int = 32, seed: int = 0, encoding: EncodeSettings = DEMO_ENCODING,
                      n_val: int = 200, cache_dir: str | os.PathLike | None = None, use_cache: bool = True,
-                     progress: bool = False) -> tuple[torch.nn.Module, History]:
-    """Train (or load from the cache) a ``method`` model ("gfe", "gfe_full" or "ae") on one CPU thread.
+                     progress: bool = False, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, History]:
+    """Train (or load from the cache) a ``method`` model ("gfe", "gfe_full" or "ae") on one CPU thread,
+    or on ``device``.
 
-    Returns the model (a decoder for GFE, an :class:`Autoencoder` for "ae") and its History with
-    checkpoints at 1/4, 1/2, 3/4 and all of ``n_images``. The model passes through
-    :func:`jitter_weights` (a no-op unless ``$GFE_DEMO_WEIGHT_JITTER`` is set).
+    Returns the model (a decoder for GFE, an :class:`Autoencoder` for "ae") on ``device`` and its
+    History with checkpoints at 1/4, 1/2, 3/4 and all of ``n_images``. The model passes through
+    :func:`jitter_weights` (a no-op unless ``$GFE_DEMO_WEIGHT_JITTER`` is set). Another device
+    rounds differently, so it is part of the cache key (the CPU's key is the one it always was);
+    the cached weights are CPU tensors either way.
     """
+    device = resolve_device(device)
     config = TrainConfig(method=method, batch_size=batch_size, seed=seed, encoding=encoding)
     key = {"method": method, "latent_dim": latent_dim, "dataset": dataset, "n_images": n_images, "n_val": n_val,
-           "config": asdict(config)}
+           "config": asdict(config), **({} if device.type == "cpu" else {"device": device.type})}
     path = cache_folder(cache_dir) / f"{method}-{dataset}-d{latent_dim}-{json_digest(key)}.pt"
     model = initial_model(method, latent_dim, seed=seed)
     if use_cache and path.exists():
         try:
             saved = load_torch_file(path, fix="retraining it")
             model.load_state_dict(saved["model"])
-            return jitter_weights(model), History(**saved["history"])
+            return jitter_weights(model.to(device)), History(**saved["history"])
         except DamagedFileError as exc:
             problem = str(exc)
         except (KeyError, TypeError, RuntimeError) as exc:  # RuntimeError: weights of another shape
@@ -97,11 +101,11 @@ def train_demo_model(method: str = "gfe", latent_dim: int = 2, dataset: str = "m
         warnings.warn(problem, stacklevel=2)
         model = initial_model(method, latent_dim, seed=seed)  # a failed load_state_dict may have changed it
     splits = load_images(dataset, n_val=n_val)
-    trainer = Trainer(model, splits.train, splits.val, config, device="cpu")
+    trainer = Trainer(model, splits.train, splits.val, config, device=device)
     checkpoints = [n_images * k // 4 for k in range(1, 5)]
     with torch_threads(1):
         history = trainer.run(n_images, checkpoints=checkpoints, progress=progress)
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_torch_save({"model": model.state_dict(), "history": asdict(history), "key": key}, path)
+        atomic_torch_save({"model": trainer.state_dict()["model"], "history": asdict(history), "key": key}, path)
     return jitter_weights(model), history

@@ -24,7 +24,7 @@ def encode(decoder: nn.Module, x: torch.Tensor, solver: str = "amd", order: int 
            loss: str | LossFn = "bce", z0: str | torch.Tensor = "zeros", tau: float = 1e4, record: bool = False, *,
            alpha: float = 1.0, alpha_schedule: str = "constant", amd: AMDOptions | None = None,
            latent_dim: int | None = None, generator: torch.Generator | None = None, progress=None,
-           gradient: str = "autograd", **options) -> EncodeResult:
+           gradient: str = "autograd", check_every: int = 1, cuda_graph: bool = False, **options) -> EncodeResult:
     """Find each sample's latent z* by integrating the gradient flow of l(x, D(z)) from z0 to tau.
 
     Arguments:
@@ -47,6 +47,10 @@ def encode(decoder: nn.Module, x: torch.Tensor, solver: str = "amd", order: int 
         gradient: ``"autograd"``, ``"fused"`` (hand-written loss and latent gradient for an MLP
             decoder with the BCE or MSE loss, about a third cheaper per evaluation at small batch)
             or ``"auto"`` (fused where it applies); see :class:`GradientFlow`.
+        check_every: AMD only: attempts between the host's checks for finished samples (1: after
+            every attempt); larger values wait less on a GPU and give the same results.
+        cuda_graph: AMD only, on CUDA: capture ``check_every`` attempts once as a CUDA graph and
+            replay it (see :mod:`gfe_viz.amd`).
         **options: AMD fields (dt0, dt_max, shrink, grow, sigma, max_shrinks, conv_tol, conv_after,
             fail_jump, max_attempts) or the classical solvers' dt, rtol, atol, n_save, max_num_steps.
 
@@ -66,9 +70,11 @@ def encode(decoder: nn.Module, x: torch.Tensor, solver: str = "amd", order: int 
         if amd is not None and not isinstance(amd, AMDOptions):
             raise TypeError(f"amd must be an AMDOptions (e.g. gfe_viz.AMD_MNIST) or None, got {amd!r}")
         settings = (amd or AMDOptions()).replace(**options)
-        return solve_amd(flow, x, start, tau, settings, acceptance=acceptance, record=record, progress=progress)
-    if amd is not None or acceptance != "per_sample":
-        raise ValueError(f"amd= and acceptance= apply to solver='amd' only, got solver={solver!r}")
+        return solve_amd(flow, x, start, tau, settings, acceptance=acceptance, record=record, progress=progress,
+                         check_every=check_every, cuda_graph=cuda_graph)
+    if amd is not None or acceptance != "per_sample" or check_every != 1 or cuda_graph:
+        raise ValueError(f"amd=, acceptance=, check_every= and cuda_graph= apply to solver='amd' only, "
+                         f"got solver={solver!r}")
     unknown = set(options) - set(_CLASSICAL_OPTIONS)
     if unknown:
         raise TypeError(f"unknown option(s) {sorted(unknown)} for solver {solver!r}; expected some of {list(_CLASSICAL_OPTIONS)}")

@@ -115,15 +115,26 @@ class History:
 
 class Trainer:
     """Trains ``model`` (an :class:`MLPDecoder`-like decoder for GFE, an :class:`Autoencoder` for
-    ``method="ae"``) on ``train_images``, validating on ``val_images``."""
+    ``method="ae"``) on ``train_images``, validating on ``val_images``.
+
+    The model and the images move to ``device`` once, here; each step indexes its batch there.
+    ``check_every`` and ``cuda_graph`` say how the AMD loop runs (see :func:`~gfe_viz.encode`): they
+    change the speed, not the results, so they are not part of the config.
+    """
 
     def __init__(self, model: nn.Module, train_images: torch.Tensor, val_images: torch.Tensor | None = None,
-                 config: TrainConfig | None = None, device: str | torch.device | None = "auto"):
+                 config: TrainConfig | None = None, device: str | torch.device | None = "auto", *,
+                 check_every: int = 1, cuda_graph: bool = False):
         self.config = config or TrainConfig()
+        check_positive_int("check_every", check_every)
+        self.loop = {"check_every": check_every, "cuda_graph": cuda_graph}
         if (self.config.method == "ae") != isinstance(model, Autoencoder):
             expected = "an Autoencoder" if self.config.method == "ae" else "a decoder (not an Autoencoder)"
             raise TypeError(f"method {self.config.method!r} needs {expected}, got {type(model).__name__}")
         self.device = resolve_device(device)
+        if cuda_graph is not False and (cuda_graph is not True or self.device.type != "cuda"):
+            raise ValueError(f"cuda_graph must be True or False, and True only with a CUDA device, got "
+                             f"cuda_graph={cuda_graph!r} with device {str(self.device)!r}")
         self.model = model.to(self.device)
         self.train_images = check_tensor("train_images", train_images).to(self.device)
         self.val_images = check_tensor("val_images", val_images).to(self.device) if val_images is not None else None
@@ -151,8 +162,9 @@ class Trainer:
         """GFE latents of ``images`` with ``settings`` (default: the training settings); z0 drawn from ``seed``."""
         settings = settings or self.config.encoding
         generator = torch.Generator().manual_seed(seed)
+        loop = self.loop if settings.solver == "amd" else {}
         return encode(self.decoder, images, z0=settings.z0, loss=self.config.loss, record=record,
-                      generator=generator, **settings.kwargs())
+                      generator=generator, **loop, **settings.kwargs())
 
     def train_step(self) -> tuple[float, float]:
         """Train on the next batch of the stream; returns (batch loss, mean encoder NFE per sample).
@@ -305,9 +317,11 @@ class Trainer:
         return seconds + evaluations * sum(eval_times) / len(eval_times) if evaluating else seconds
 
     def state_dict(self) -> dict:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+        """Everything a resumed trainer needs, with every tensor on the CPU, so that a state saved on
+        a GPU loads on a machine without one."""
+        return _on_cpu({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "images_seen": self.images_seen, "train_time": self.train_time, "history": asdict(self.history),
-                "since_checkpoint": list(self._since_checkpoint), "watch": dict(self._watch)}
+                "since_checkpoint": list(self._since_checkpoint), "watch": dict(self._watch)})
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -317,3 +331,14 @@ class Trainer:
         self.history = History(**state["history"])
         self._since_checkpoint = [tuple(s) for s in state["since_checkpoint"]]
         self._watch = dict(state["watch"])
+
+
+def _on_cpu(value):
+    """``value`` with every tensor in it (nested in dicts, lists and tuples) on the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {k: _on_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on_cpu(v) for v in value)
+    return value
