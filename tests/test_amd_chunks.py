@@ -11,6 +11,7 @@ import math
 
 import pytest
 import torch
+from test_amd import CountingDecoder
 from torch import nn
 
 from gfe_viz import AMD_MNIST, AMDOptions, Status, encode
@@ -145,18 +146,6 @@ def test_chunked_loop_with_a_blas_decoder_agrees_to_rounding(curved_mlp, accepta
         torch.testing.assert_close(result.z, reference.z, rtol=0, atol=1e-9)
         assert torch.equal(result.status, reference.status)
         assert torch.equal(result.stats.nfe, reference.stats.nfe)
-
-
-class CountingDecoder(nn.Module):
-    """Wraps a decoder and records the batch size of every forward call."""
-
-    def __init__(self, inner: nn.Module):
-        super().__init__()
-        self.inner, self.latent_dim, self.rows = inner, inner.latent_dim, []
-
-    def forward(self, z):
-        self.rows.append(z.shape[0])
-        return self.inner(z)
 
 
 def test_a_chunk_runs_to_its_end_and_drops_finished_samples_after_it(row_exact_problem):
