@@ -129,3 +129,28 @@ def test_mlp_gradient_matches_finite_differences():
         e[:, j] = eps
         fd = (flow.loss(z + e, x) - flow.loss(z - e, x)) / (2 * eps)
         torch.testing.assert_close(grad[:, j], fd.detach(), rtol=1e-6, atol=1e-10)
+
+
+def _fixed_step_error(order: int, lam: float, end: float, n_steps: int) -> float:
+    """|z(end) - exact| after n_steps equal steps of GradientFlow.euler_step on l = lam z^2 / 2 from z0 = 1."""
+    from gfe_viz.viz.orders import quadratic_decoder, quadratic_solution
+
+    flow = GradientFlow(quadratic_decoder(lam), loss="mse", order=order)
+    target = torch.zeros(1, 1, dtype=torch.float64)
+    state = flow.initial_state(torch.ones(1, 1, dtype=torch.float64))
+    dt = torch.full((1,), end / n_steps, dtype=torch.float64)
+    t = torch.zeros(1, dtype=torch.float64)
+    for _ in range(n_steps):
+        _, grad = flow.loss_and_grad(flow.position(state), target)
+        state, t = flow.euler_step(t, dt, state, grad), t + dt
+    return abs(flow.position(state).item() - float(quadratic_solution(lam, end, order)))
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_the_hand_written_steps_converge_at_first_order(order):
+    """Halving dt halves the error at a fixed time: both steps (explicit Euler; exact damping then
+    semi-implicit Euler) are first-order methods, checked against the closed-form solutions."""
+    errors = [_fixed_step_error(order, lam=0.5, end=6.0, n_steps=n) for n in (200, 400, 800, 1600)]
+    rates = [math.log2(a / b) for a, b in zip(errors, errors[1:])]
+    assert all(0.9 < rate < 1.1 for rate in rates), (errors, rates)
+    assert errors[-1] < 2e-3
