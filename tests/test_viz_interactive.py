@@ -78,6 +78,23 @@ def test_reset_shows_the_settings_the_view_was_built_with():
     assert view.summary == {"scale": 1.0, "points": 3}
 
 
+def test_the_summary_line_says_computing_while_a_render_runs():
+    from gfe_viz.viz.interactive import COMPUTING
+
+    views, seen = [], []
+
+    def render(x):
+        if views:
+            seen.append(views[0].summary_line.value)
+        return go.Figure(), {"x": x}
+
+    views.append(interactive_view(render, {"x": widgets.IntSlider(value=1, min=0, max=5)}))
+    views[0].update(x=2)
+    assert seen == [COMPUTING] and views[0].summary_line.value == "<b>x</b> = 2"
+    views[0].update(x=1)  # from the cache: no render, so no "computing"
+    assert seen == [COMPUTING] and views[0].summary_line.value == "<b>x</b> = 1"
+
+
 def test_sliders_render_only_when_released():
     view, _ = make_view()
     assert view.controls["scale"].continuous_update is False

@@ -28,6 +28,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 Render = Callable[..., tuple[go.Figure, dict[str, float]]]
+COMPUTING = "<i>computing…</i>"  #: the summary line while a render runs
 
 
 @dataclass(eq=False)
@@ -85,6 +86,7 @@ class InteractiveView:
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
+        self.summary_line.value = COMPUTING  # shown while a slow render runs, so old numbers never sit under new controls
         figure, summary = self.render(**values)
         if not isinstance(figure, go.Figure):
             raise TypeError(f"render must return (go.Figure, dict), got {type(figure).__name__} as the figure")
