@@ -72,10 +72,9 @@ def summarise(rows: list[dict], target: float | None = None) -> dict:
             entry["methods"][m] = info
         ae = entry["methods"].get("ae", {})
         for m, info in entry["methods"].items():
-            if m != "ae" and ae.get("images") and info.get("images"):
-                entry["ratio"][m] = ae["images"] / info["images"]
-                entry["ratio_bounds"][m] = [ae["above_at"] / info["images"],
-                                            ae["images"] / info["above_at"] if info["above_at"] else None]
+            ratio = _images_ratio((ae.get("images"), ae.get("above_at")), (info.get("images"), info.get("above_at")))
+            if m != "ae" and ratio is not None:
+                entry["ratio"][m], entry["ratio_bounds"][m] = ratio[0], list(ratio[1:])
         summary[dataset] = entry
     return summary
 
@@ -94,13 +93,20 @@ def images_to_reach(rows: list[dict], dataset: str, targets: list[float]) -> lis
     table = []
     for target in targets:
         reached = {m: first_reaching(c.images_seen, c.mean, target) for m, c in curves.items()}
-        ratio = {}
-        ae, ae_above = reached.get("ae", (None, None))
-        for m, (images, above) in reached.items():
-            if m != "ae" and ae and images:
-                ratio[m] = (ae / images, ae_above / images, ae / above if above else None)
-        table.append({"target": target, "methods": reached, "ratio": ratio})
+        ae = reached.get("ae", (None, None))
+        ratio = {m: _images_ratio(ae, crossing) for m, crossing in reached.items() if m != "ae"}
+        table.append({"target": target, "methods": reached,
+                      "ratio": {m: r for m, r in ratio.items() if r is not None}})
     return table
+
+
+def _images_ratio(ae: tuple, method: tuple) -> tuple | None:
+    """(AE images / method images, low, high) from two ``(images, above_at)`` crossings: the ratio at
+    the checkpoints and the bounds their brackets allow (high None: unbounded); None unless both cross."""
+    (ae_images, ae_above), (images, above) = ae, method
+    if not ae_images or not images:
+        return None
+    return ae_images / images, ae_above / images, ae_images / above if above else None
 
 
 def _seed_losses(rows, dataset, method, seed):
