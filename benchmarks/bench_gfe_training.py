@@ -4,11 +4,12 @@ Trains the MNIST decoder (d = 20, RMSprop, z0 uniform, tau 1e4) from the same in
 the same image stream with each encoder, at batch 5 (the authors' configuration) and batch 16
 (the batch the paper's plots imply), and prints per row: training images/s, the ratio to the
 authors' 3.8 images/s and to the paper-settings row of the same batch, the training loss over the
-last 50 images, the mean encoder NFE per image, decoder calls per encode, and the solver overhead
-= encode time / (decoder calls x time of one autograd forward+backward at that batch, measured
-once per batch size). ``--long-images N`` adds the mean images/s of each encoder over the first N
-training images at batch 16. Every figure comes from this one run, so ratios between rows are
-comparable.
+last 50 images, the mean encoder NFE per image, decoder calls per encode (a batch waits for its
+slowest sample), the solver overhead = encode time / (decoder calls x time of one autograd
+forward+backward at that batch, measured once per batch size), and the bound those calls set:
+batch / (calls x forward+backward time), the images/s of a free solver and a free decoder update.
+``--long-images N`` adds the same rows over the first N training images at batch 16 (loss over
+the last 500). Every figure comes from this one run, so ratios between rows are comparable.
 
     GFE_DATA_DIR=../shared/data python benchmarks/bench_gfe_training.py --threads 1
 """
@@ -91,26 +92,33 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; authors' reference: "
           f"{AUTHORS_IMAGES_PER_S} images/s at batch 5; {args.images} training images per row")
     print(f"{'batch':>5} {'encoder':>12} {'img/s':>7} {'x ref':>6} {'x paper':>7} {'loss':>7} {'NFE/img':>8} "
-          f"{'calls':>7} {'ms/call':>8} {'ms f+b':>7} {'overhead':>8}")
+          f"{'calls':>7} {'ms/call':>8} {'ms f+b':>7} {'overhead':>8} {'bound':>7}")
+    t_fb = {batch_size: forward_backward_seconds(batch_size) for batch_size in {*args.batch_sizes, 16}}
     for batch_size in args.batch_sizes:
-        t_fb = forward_backward_seconds(batch_size)
         reference = None
         for encoder in args.encoders:
-            r = train(encoder, batch_size, args.images, train_images)
-            speed = r.images_seen / r.train_time
-            reference = reference or speed
-            print(f"{batch_size:>5} {encoder:>12} {speed:>7.2f} {speed / AUTHORS_IMAGES_PER_S:>6.1f} "
-                  f"{speed / reference:>7.2f} {statistics.mean(r.losses[-max(1, 50 // batch_size):]):>7.4f} "
-                  f"{statistics.mean(r.nfes):>8.1f} {r.decoder_calls / r.encodes:>7.1f} "
-                  f"{1e3 * r.encode_time / r.decoder_calls:>8.3f} {1e3 * t_fb:>7.3f} "
-                  f"{r.encode_time / (r.decoder_calls * t_fb):>8.2f}", flush=True)
+            reference = print_row(encoder, train(encoder, batch_size, args.images, train_images), t_fb, reference, 50)
     if args.long_images:
-        print(f"mean over the first {args.long_images} training images at batch 16:")
+        print(f"over the first {args.long_images} training images at batch 16:")
+        reference = None
         for encoder in args.encoders:
-            r = train(encoder, 16, args.long_images, train_images)
-            print(f"  {encoder:>12}: {r.images_seen / r.train_time:7.1f} images/s, NFE/img {statistics.mean(r.nfes):.1f}, "
-                  f"training loss over the last 500 images {statistics.mean(r.losses[-500 // 16:]):.4f}", flush=True)
+            reference = print_row(encoder, train(encoder, 16, args.long_images, train_images), t_fb, reference, 500)
 
+
+def print_row(encoder: str, r: TimedTrainer, t_fb: dict[int, float], reference: float | None,
+              loss_images: int) -> float:
+    """Print one table row for a finished run (training loss over its last ``loss_images`` images) and
+    return the reference speed for the next rows."""
+    batch_size = r.config.batch_size
+    speed = r.images_seen / r.train_time
+    reference = reference or speed
+    calls = r.decoder_calls / r.encodes
+    print(f"{batch_size:>5} {encoder:>12} {speed:>7.2f} {speed / AUTHORS_IMAGES_PER_S:>6.1f} "
+          f"{speed / reference:>7.2f} {statistics.mean(r.losses[-max(1, loss_images // batch_size):]):>7.4f} "
+          f"{statistics.mean(r.nfes):>8.1f} {calls:>7.1f} {1e3 * r.encode_time / r.decoder_calls:>8.3f} "
+          f"{1e3 * t_fb[batch_size]:>7.3f} {r.encode_time / (r.decoder_calls * t_fb[batch_size]):>8.2f} "
+          f"{batch_size / (calls * t_fb[batch_size]):>7.1f}", flush=True)
+    return reference
 
 if __name__ == "__main__":
     main()
