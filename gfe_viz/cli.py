@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=EXECUTORS, default="local",
                    help="local: processes on this machine; slurm: a job array through submitit "
                         "(pip install 'gfe-viz[cluster]'), --jobs tasks at once")
+    p.add_argument("--stop-at", type=_positive_int, default=None, metavar="IMAGES",
+                   help="train each unit only to its last checkpoint at or below IMAGES (run.json records paused_at); "
+                        "the same command without it continues to --images")
     p.add_argument("--status", action="store_true",
                    help="print how far each unit of the run in --out is, and exit without training")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
@@ -166,7 +169,7 @@ def _data_efficiency(args: argparse.Namespace, command: str) -> int:
         output = run_data_efficiency(settings, args.out, data_root=args.data_root, device=args.device,
                                      command=command, target=args.target, progress=not args.no_progress,
                                      save_every=args.save_every, threads=args.threads, jobs=args.jobs,
-                                     executor=args.executor)
+                                     executor=args.executor, stop_at=args.stop_at)
     except (ValueError, OSError) as exc:
         args.error(str(exc))
     print((output.folder / "summary.txt").read_text(encoding="utf-8"), end="")

@@ -56,6 +56,7 @@ def test_tiny_run_records_the_command_and_prints_the_summary(tmp_path, capsys):
      "seeds must be a non-empty list of distinct integers in [0, 4294967295], got (0, 99999999999999999999)"),
     (["--device", "mps"], "MPS (Apple GPUs) is not available"),
     (["--device", "tpu"], "device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got 'tpu'"),
+    (["--stop-at", "2"], "stop_at must be at least the first checkpoint, 5 images, got 2"),
 ])
 def test_bad_input_exits_with_a_clear_error_and_writes_nothing(tmp_path, capsys, argv, message):
     out = tmp_path / "run"
@@ -93,6 +94,15 @@ def test_without_a_data_folder_the_error_says_where_and_how(tmp_path, capsys, mo
     assert f"MNIST files not found under {tmp_path / 'cache' / 'gfe-viz' / 'data' / 'MNIST' / 'raw'}" in err
     assert "GFE_DATA_DIR (or --data-root)" in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_stop_at_trains_part_of_the_run_and_the_same_command_without_it_finishes(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["data-efficiency", "--out", str(out), "--methods", "ae", *TINY, "--stop-at", "10"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["paused_at"]["images"] == 5 and run["completed"] is None
+    assert main(["data-efficiency", "--out", str(out), "--methods", "ae", *TINY]) == 0
+    assert json.loads((out / "run.json").read_text())["completed"] is not None
 
 
 def test_ctrl_c_says_how_to_resume_and_exits_130(tmp_path, capsys, monkeypatch):

@@ -262,6 +262,32 @@ def test_interrupted_run_resumes_to_the_uninterrupted_results(full_run, tmp_path
         assert (resumed_units[name]["reconstructions"].int() - unit["reconstructions"].int()).abs().max() <= 1
 
 
+def test_a_run_stopped_at_an_image_count_is_the_first_part_of_the_full_run(full_run, tmp_path):
+    out = tmp_path / "run"
+    part = run_data_efficiency(TINY, out, device="cpu", progress=False, stop_at=60)
+    assert TINY.schedule() == [5, 15, 40, 100]
+    expected = [r for r in full_run.rows if r["images_seen"] <= 40]
+    assert _without_wall_time(part.rows) == _without_wall_time(expected)
+    run = json.loads((out / "run.json").read_text())
+    assert run["completed"] is None and run["paused_at"]["images"] == 40
+    assert [s["images_seen"] for s in data_efficiency.run_status(out)] == [40, 40]
+    assert (out / "summary.json").exists()  # the part is a result of its own
+    again = run_data_efficiency(TINY, out, device="cpu", progress=False, stop_at=99)  # the same part: nothing to do
+    assert _without_wall_time(again.rows) == _without_wall_time(part.rows)
+    rest = run_data_efficiency(TINY, out, device="cpu", progress=False)
+    assert _without_wall_time(rest.rows) == _without_wall_time(full_run.rows)
+    run = json.loads((out / "run.json").read_text())
+    assert run["completed"] is not None and "paused_at" not in run
+
+
+@pytest.mark.parametrize("stop_at, message", [(0, "stop_at must be a positive integer"),
+                                              (4, "stop_at must be at least the first checkpoint, 5 images, got 4")])
+def test_a_bad_stop_at_is_refused_before_anything_is_written(tmp_path, stop_at, message):
+    with pytest.raises(ValueError, match=message):
+        run_data_efficiency(TINY, tmp_path / "run", device="cpu", progress=False, stop_at=stop_at)
+    assert not (tmp_path / "run").exists()
+
+
 def test_other_settings_in_the_same_folder_are_refused_untouched(full_run):
     folder = full_run.folder
     before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}

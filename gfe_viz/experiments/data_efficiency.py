@@ -13,7 +13,14 @@ output folder holds:
 - ``reconstructions.pt``: the first :data:`RECONSTRUCTED_IMAGES` validation images and every unit's
   reconstructions of them at every checkpoint (uint8 grey levels, a few KB per checkpoint; read it
   with :func:`load_reconstructions`);
-- ``summary.json``, ``summary.txt`` and ``data_efficiency.png`` once every unit has finished.
+- ``summary.json``, ``summary.txt`` and ``data_efficiency.png`` once every unit has finished (or
+  reached ``stop_at``).
+
+A run may also be taken part of the way, ``stop_at`` images (a run option, not a setting): each
+unit stops at its last checkpoint at or below it, ``run.json`` records ``paused_at`` instead of
+``completed``, and the same command without it later continues the units to the end. So a long
+run's first part is a finished result on the long run's checkpoint grid (e.g. 3 seeds to 100K of a
+1M-image schedule).
 
 Trainer states are saved at every checkpoint and at least every ``save_every`` seconds of work, all
 files are written atomically, and running again with the same settings continues each unit from
@@ -183,7 +190,8 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
                         device: str | torch.device | None = "auto", command: str | None = None,
                         target: float | None = None, progress: bool = True, save_every: float = 300.0,
                         on_save: Callable[[Unit, Trainer], None] | None = None, threads: int | None = None,
-                        jobs: int = 1, executor: str = "local", cluster: str | None = None) -> RunOutput:
+                        jobs: int = 1, executor: str = "local", cluster: str | None = None,
+                        stop_at: int | None = None) -> RunOutput:
     """Run (or continue) the experiment into the folder ``out``; see the module docstring.
 
     Arguments:
@@ -202,6 +210,8 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
         executor: ``"local"`` (processes on this machine) or ``"slurm"`` (a job array through
             submitit, logs in ``out/submitit``); see :mod:`gfe_viz.experiments.executors`.
         cluster: submitit's cluster name; ``"local"`` runs the slurm path on this machine.
+        stop_at: train each unit only to its last checkpoint at or below this many images (see the
+            module docstring); None: to the end of the schedule.
 
     Returns:
         A :class:`RunOutput`. Bad input, and every refusal listed in the module docstring, raises
@@ -210,6 +220,7 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
     check_positive("save_every", save_every)
     check_positive_int("jobs", jobs)
     check_choice("executor", executor, EXECUTORS)
+    end = _end_of_this_run(settings.schedule(), stop_at)
     if target is not None:
         check_positive("target", target)
     in_process = jobs == 1 and executor == "local"
@@ -231,13 +242,12 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
     with FolderLock(folder, command), torch_threads(threads):
         run = _check_folder(folder, settings)  # again: another run may have written it before we held the lock
         units = [Unit(d, m, s) for d in settings.datasets for s in settings.seeds for m in settings.methods]
-        schedule = settings.schedule()
         saved = {u.name: _saved_state(folder, u, settings.digest()) for u in units}
         rows = {u.name: _unit_rows(u, History(**saved[u.name]["trainer"]["history"])) if saved[u.name] else []
                 for u in units}
         stopped = dict(run["stopped"]) if run else {}
         todo = [u for u in units if u.name not in stopped
-                and (not rows[u.name] or rows[u.name][-1]["images_seen"] < schedule[-1])]
+                and (not rows[u.name] or rows[u.name][-1]["images_seen"] < end)]
         if run and todo:
             _check_same_regime(folder, run, device, threads)
         run = _record_invocation(folder, run, settings, command, device)
@@ -253,7 +263,7 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
             if on_save is not None:
                 on_save(unit, trainer)
 
-        unit_jobs = [UnitJob(settings, folder, u, data_root, str(device), save_every, progress,
+        unit_jobs = [UnitJob(settings, folder, u, data_root, str(device), save_every, progress, end,
                              on_save=saved_in_process if in_process else None,
                              images=images.get(u.dataset), state=saved.pop(u.name) if in_process else None)
                      for u in todo]
@@ -287,14 +297,18 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
             plot_data_efficiency(all_rows, summary, folder / FIGURE)
         results_io.atomic_torch_save(_collect_reconstructions(folder, units, settings, data_root),
                                      folder / RECONSTRUCTIONS_FILE)
-        run["completed"] = _now()
+        if end == settings.schedule()[-1]:
+            run["completed"] = _now()
+            run.pop("paused_at", None)
+        else:
+            run["paused_at"] = {"images": end, "time": _now()}
         results_io.atomic_write_json(folder / "run.json", run)
     return RunOutput(folder=folder, rows=all_rows, summary=summary, stopped=stopped)
 
 
 @dataclass
 class UnitJob:
-    """Trains one unit to the end of the schedule, saving its state in the run folder; picklable,
+    """Trains one unit to checkpoint ``until`` of the schedule, saving its state in the run folder; picklable,
     so that an executor can run it in another process (which then loads the data and the state).
     Returns None, or the message of :class:`~gfe_viz.training.TrainingDiverged` when it stopped."""
 
@@ -305,6 +319,7 @@ class UnitJob:
     device: str
     save_every: float
     progress: bool
+    until: int  #: the last checkpoint to train to
     on_save: Callable[[Unit, Trainer], None] | None = None  #: after each save, in-process runs only
     images: _Images | None = None  #: preloaded by an in-process run
     state: dict | None = None  #: the unit's saved file, preloaded by an in-process run
@@ -327,10 +342,21 @@ class UnitJob:
                 self.on_save(unit, trainer)
 
         try:
-            _train(trainer, self.settings.schedule(), save, self.save_every, self.progress, desc=unit.name)
+            _train(trainer, [p for p in self.settings.schedule() if p <= self.until], save, self.save_every, self.progress, desc=unit.name)
         except TrainingDiverged as exc:
             return str(exc)
         return None
+
+
+def _end_of_this_run(schedule: list[int], stop_at: int | None) -> int:
+    """The checkpoint this invocation trains the units to: the schedule's last one, or the last one
+    at or below ``stop_at``."""
+    if stop_at is None:
+        return schedule[-1]
+    check_positive_int("stop_at", stop_at)
+    if stop_at < schedule[0]:
+        raise ValueError(f"stop_at must be at least the first checkpoint, {schedule[0]} images, got {stop_at}")
+    return max(p for p in schedule if p <= stop_at)
 
 
 def _train(trainer: Trainer, schedule: list[int], save, save_every: float, progress: bool, desc: str) -> None:
@@ -504,6 +530,7 @@ def _record_invocation(folder: Path, run: dict | None, settings: DataEfficiencyS
                                "torch_version": torch.__version__, "device": str(device),
                                "machine": machine_description(device)})
     run["completed"] = None
+    run.pop("paused_at", None)  # set again if this invocation stops early too
     results_io.atomic_write_json(folder / "run.json", run)
     return run
 
