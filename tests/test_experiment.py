@@ -145,6 +145,17 @@ def test_images_to_reach_brackets_each_target_on_both_curves():
     assert first["methods"]["gfe"] == (low, 0) and first["ratio"]["gfe"][2] is None
 
 
+def test_images_to_reach_gives_each_seeds_own_crossing():
+    from gfe_viz.experiments.summary import images_to_reach
+
+    rows = _rows("gfe", 0, [0.4, 0.2, 0.1]) + _rows("gfe", 1, [0.4, 0.3, 0.2])
+    low, mid, high = sorted({r["images_seen"] for r in rows})
+    row = images_to_reach(rows, "mnist", [0.2])[0]
+    assert row["seeds"] == {"gfe": {0: mid, 1: high}}
+    assert row["methods"]["gfe"] == (high, mid)  # the seed mean 0.25 at mid is still above the target
+    assert images_to_reach(rows, "mnist", [0.15])[0]["seeds"]["gfe"] == {0: high, 1: None}
+
+
 def test_summary_of_a_partial_run_uses_checkpoints_every_seed_reached():
     rows = _rows("ae", 0, [0.5, 0.3, 0.2]) + _rows("ae", 1, [0.6, 0.4])
     entry = summarise(rows)["mnist"]

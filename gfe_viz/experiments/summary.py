@@ -86,8 +86,10 @@ def images_to_reach(rows: list[dict], dataset: str, targets: list[float]) -> lis
     :func:`first_reaching` gives them: the first checkpoint at or below the target and the one
     before it; ``(None, None)`` when the curve never gets there) and ``ratio`` (method -> AE images
     / method images with the bounds the brackets allow, ``(ratio, low, high)``, high None when
-    unbounded; only where both reach the target). Targets spread over the range of the curves
-    show where one method catches up with the other, which the AE's final loss alone cannot.
+    unbounded; only where both reach the target), and ``seeds`` (method -> seed -> the first
+    checkpoint of that seed's own curve at or below the target, None when it never gets there; the
+    seed spread of the crossing). Targets spread over the range of the curves show where one
+    method catches up with the other, which the AE's final loss alone cannot.
     """
     curves = {m: seed_curve(rows, dataset, m) for m in dict.fromkeys(r["method"] for r in rows if r["dataset"] == dataset)}
     table = []
@@ -95,8 +97,10 @@ def images_to_reach(rows: list[dict], dataset: str, targets: list[float]) -> lis
         reached = {m: first_reaching(c.images_seen, c.mean, target) for m, c in curves.items()}
         ae = reached.get("ae", (None, None))
         ratio = {m: _images_ratio(ae, crossing) for m, crossing in reached.items() if m != "ae"}
+        seeds = {m: {s: first_reaching(*_seed_losses(rows, dataset, m, s), target)[0] for s in c.seeds}
+                 for m, c in curves.items()}
         table.append({"target": target, "methods": reached,
-                      "ratio": {m: r for m, r in ratio.items() if r is not None}})
+                      "ratio": {m: r for m, r in ratio.items() if r is not None}, "seeds": seeds})
     return table
 
 

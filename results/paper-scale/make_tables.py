@@ -8,8 +8,10 @@ repository root:
 
     python results/paper-scale/make_tables.py [FOLDER ...]
 
-FOLDER: one run folder per method (default: every folder here); two folders with the same
-method would mix two runs in one curve, so they are refused.
+FOLDER: run folders (default: every folder here). Folders may share a method when they hold
+other seeds of it (e.g. seed 0 of a long run and seeds 1 and 2 of a shorter one on the same
+checkpoint grid: a seed-mean curve keeps the checkpoints every seed reached); two folders with the
+same method and seed would mix two runs in one curve, so they are refused.
 """
 
 import json
@@ -27,13 +29,14 @@ rows, lines, seen = [], [], {}
 for folder in FOLDERS:
     run = json.loads((folder / "run.json").read_text())
     mine = read_rows(folder / "results.csv")
-    for method in {r["method"] for r in mine}:
-        if method in seen:
-            raise SystemExit(f"{folder} and {seen[method]} both hold {method} rows: name one folder per method")
-        seen[method] = folder
+    for key in sorted({(r["method"], r["seed"]) for r in mine}):
+        if key in seen:
+            raise SystemExit(f"{folder} and {seen[key]} both hold {key[0]} seed {key[1]}: name one folder per seed")
+        seen[key] = folder
     rows += mine
     times = [i["started"] for i in run["invocations"]]
-    state = f"finished {run['completed']}" if run.get("completed") else "IN PROGRESS"
+    state = (f"finished {run['completed']}" if run.get("completed") else
+             f"stopped as planned at {run['paused_at']['images']:,} images" if run.get("paused_at") else "IN PROGRESS")
     for method in sorted({r["method"] for r in mine}):
         curve = seed_curve(mine, "mnist", method)
         lines.append(f"- `{folder.name}` ({state}; started {times[0]}): {method}, seeds {list(curve.seeds)}, "
@@ -45,7 +48,15 @@ print("| --- | --- | --- | --- |")
 for row in images_to_reach(rows, "mnist", TARGETS):
     def cell(method):
         images, above = row["methods"].get(method, (None, None))
-        return "not reached" if images is None else f"{images:,} ({above:,} to {images:,})"
+        if images is None:
+            return "not reached"
+        text = f"{images:,} ({above:,} to {images:,})"
+        per_seed = row["seeds"].get(method, {})
+        if len(per_seed) > 1:  # the seed spread: each seed's own first checkpoint at or below the target
+            crossings = sorted(n for n in per_seed.values() if n is not None)
+            missed = len(per_seed) - len(crossings)
+            text += f"; seeds {crossings[0]:,} to {crossings[-1]:,}" + (f", {missed} not reached" if missed else "")
+        return text
     ratio = row["ratio"].get("gfe")
     text = "-" if ratio is None else f"{ratio[0]:.1f} ({ratio[1]:.1f} to " + (
         "unbounded" if ratio[2] is None else f"{ratio[2]:.1f}") + ")"
