@@ -19,10 +19,10 @@ from torch import nn
 
 from .._checks import check_positive, check_positive_int, check_tensor
 from ..amd import AMD_MNIST, AMDOptions
-from ..classical import FIXED_STEP
 from ..encode import SOLVERS, encode
 from ..flows import ALPHA_SCHEDULES, GradientFlow
 from ..solution import EncodeResult, Status
+from ..solvers import AMD, RK4, Dopri5, Euler
 from .interactive import InteractiveView, interactive_view
 from .plotting import compact, frame_slider, play_button
 
@@ -166,7 +166,7 @@ def flow_view(decoder: nn.Module, images: torch.Tensor, amd: AMDOptions = AMD_MN
     _check_latent_2d(decoder)
     check_positive("tau", tau)
     with torch.no_grad():
-        centers = encode(decoder, images, amd=amd, tau=tau, loss=loss).z
+        centers = encode(decoder, images, solver=AMD(amd), tau=tau, loss=loss).z
     limits = latent_limits(torch.cat([centers, torch.zeros(1, 2)]).numpy(), margin=0.4)
 
     @lru_cache(maxsize=None)
@@ -175,9 +175,9 @@ def flow_view(decoder: nn.Module, images: torch.Tensor, amd: AMDOptions = AMD_MN
 
     def render(image, z0_1, z0_2, tau, alpha_schedule, solver, steps):
         x = images[image:image + 1]
-        options = {"amd": amd} if solver == "amd" else {"dt": tau / steps} if solver in FIXED_STEP else {}
-        result = encode(decoder, x, solver=solver, loss=loss, z0=torch.tensor([[z0_1, z0_2]]), tau=tau, record=True,
-                        alpha_schedule=alpha_schedule, **options)
+        method = {"amd": AMD(amd), "euler": Euler(dt=tau / steps), "rk4": RK4(dt=tau / steps), "dopri5": Dopri5()}
+        result = encode(decoder, x, solver=method[solver], loss=loss, z0=torch.tensor([[z0_1, z0_2]]), tau=tau,
+                        record=True, alpha_schedule=alpha_schedule)
         t, path = sample_path(result)
         figure = trajectory_animation(decoder, x, landscape_of(image), t, path, n_frames, loss, title=solver)
         return figure, result_summary(result)
