@@ -70,6 +70,10 @@ class Trajectory:
         keep = self.accepted[:, i]
         return self.t[keep, i], self.z[keep, i]
 
+    def sample_loss(self, i: int) -> torch.Tensor:
+        """The loss (K,) at each of the positions :meth:`sample` gives for sample ``i``."""
+        return self.loss[self.accepted[:, i], i]
+
 
 @dataclass
 class EncodeResult:
