@@ -27,6 +27,10 @@ working set and cost no more decoder evaluations.
 Each attempt costs exactly one decoder forward+backward: the loss and gradient at an accepted
 candidate are reused as the start of the next attempt.
 
+:mod:`gfe_viz.amd_reference` spells the same rules out for one sample as a plain loop, the
+oracle that ``per_sample`` acceptance matches sample by sample; :class:`gfe_viz.solvers.AMD` is
+the solver object that :func:`gfe_viz.encode` runs this module with.
+
 The host learns whether a sample finished once every ``check_every`` attempts (one
 synchronisation each time; 1 by default). Between two checks the attempts run as a *chunk*: a
 sample that finishes inside it is frozen by a mask (no value of it changes and the attempts after

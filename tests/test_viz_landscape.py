@@ -125,7 +125,7 @@ def test_animation_takes_the_losses_a_recorded_solve_carries(tiny, solver):
     evaluated = trajectory_animation(decoder, x, land, t, path, n_frames=6)
     titles = [frame.layout.title.text for frame in carried.frames]
     assert titles == [frame.layout.title.text for frame in evaluated.frames] and len(set(titles)) == len(titles)
-    with pytest.raises(ValueError, match=r"losses must have shape \(%d,\) like t, got \(2,\)" % len(t)):
+    with pytest.raises(ValueError, match=rf"losses must have shape \({len(t)},\) like t, got \(2,\)"):
         trajectory_animation(decoder, x, land, t, path, losses=np.zeros(2))
 
 
