@@ -25,7 +25,6 @@ from gfe_viz import AMD_FAST, AMD_MNIST, TRAINING_FAST, TRAINING_PAPER, encode
 from gfe_viz.adjoint import approximate_adjoint_gradient
 from gfe_viz.data import load_images
 from gfe_viz.experiments.results_io import load_torch_file
-from gfe_viz.flows import GradientFlow
 from gfe_viz.models import initial_model
 
 TAU = 1e4
@@ -54,7 +53,6 @@ def main() -> None:
     decoder.load_state_dict(state["model"])
     x = load_images(args.dataset).train[:args.images]
     z0 = torch.rand(args.images, args.latent_dim, generator=torch.Generator().manual_seed(1))
-    flow = GradientFlow(decoder, loss="bce", tau=TAU)
     encoders = {"paper": TRAINING_PAPER, "fast (TRAINING_FAST)": TRAINING_FAST,
                 **{name: {**TRAINING_FAST, "amd": amd} for name, amd in VARIANTS.items()}}
     print(f"decoder after {state['images_seen']:,} training images; {args.images} {args.dataset} training images, "
@@ -66,7 +64,7 @@ def main() -> None:
         start = time.perf_counter()
         result = encode(decoder, x, z0=z0, tau=TAU, record=True, **settings)
         seconds = time.perf_counter() - start
-        _, grads = approximate_adjoint_gradient(flow, x, result.z)
+        _, grads = approximate_adjoint_gradient(result.flow, x, result.z)
         gradient = torch.cat([g.flatten() for g in grads])
         reference = reference or (result, gradient)
         steps, starts = result.steps, settings["amd"].conv_after * TAU

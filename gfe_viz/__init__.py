@@ -14,8 +14,10 @@ from .flows import GradientFlow
 from .models import Autoencoder, LinearDecoder, MLPDecoder
 from .presets import AMD_FAST, TRAINING_FAST, TRAINING_PAPER
 from .solution import EncodeResult, Status
+from .solvers import AMD, RK4, Dopri5, Euler, Solver
 
 __version__ = version("gfe-viz")  # one source: pyproject.toml
 
-__all__ = ["AMD_FAST", "AMD_MNIST", "AMDOptions", "Autoencoder", "EncodeResult", "GradientFlow", "LinearDecoder", "MLPDecoder",
-           "Status", "TRAINING_FAST", "TRAINING_PAPER", "encode"]
+__all__ = ["AMD", "AMD_FAST", "AMD_MNIST", "AMDOptions", "Autoencoder", "Dopri5", "EncodeResult", "Euler",
+           "GradientFlow", "LinearDecoder", "MLPDecoder", "RK4", "Solver", "Status", "TRAINING_FAST",
+           "TRAINING_PAPER", "encode"]

@@ -27,6 +27,10 @@ working set and cost no more decoder evaluations.
 Each attempt costs exactly one decoder forward+backward: the loss and gradient at an accepted
 candidate are reused as the start of the next attempt.
 
+:mod:`gfe_viz.amd_reference` spells the same rules out for one sample as a plain loop, the
+oracle that ``per_sample`` acceptance matches sample by sample; :class:`gfe_viz.solvers.AMD` is
+the solver object that :func:`gfe_viz.encode` runs this module with.
+
 The host learns whether a sample finished once every ``check_every`` attempts (one
 synchronisation each time; 1 by default). Between two checks the attempts run as a *chunk*: a
 sample that finishes inside it is frozen by a mask (no value of it changes and the attempts after
@@ -47,7 +51,7 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 
-from ._checks import check_non_negative, check_positive, check_positive_int
+from ._checks import check_non_negative, check_positive
 from .flows import GradientFlow
 from .solution import EncodeResult, SolverStats, Status, StepLog, Trajectory
 
@@ -148,22 +152,25 @@ def has_converged(history: torch.Tensor, n_recorded: torch.Tensor, weights: torc
 
 
 class _Recorder:
-    """Collects every attempt of a solve into full-batch (A, B) tensors on the CPU."""
+    """Collects every attempt of a solve into full-batch (A, B) tensors on the CPU, with each
+    sample's position, time and loss after every attempt."""
 
-    def __init__(self, batch: int, state0: torch.Tensor, flow: GradientFlow):
+    def __init__(self, batch: int, state0: torch.Tensor, loss0: torch.Tensor, flow: GradientFlow):
         self.batch, self.flow = batch, flow
         self.rows: dict[str, list[torch.Tensor]] = {k: [] for k in ("t", "dt", "accepted", "loss", "active")}
         z0 = flow.position(state0).detach().cpu()
         self.positions, self.times = [z0], [torch.zeros(batch, dtype=z0.dtype)]
+        self.losses = [loss0.detach().cpu().to(z0.dtype)]
         self.new_position = [torch.ones(batch, dtype=torch.bool)]
 
-    def add(self, idx, t, dt, accepted, loss, state, t_after, active=None):
-        """One attempt on the working set ``idx``; with ``active``, of its rows in the mask (none: no row)."""
+    def add(self, idx, t, dt, accepted, loss, state, t_after, loss_after, active=None):
+        """One attempt on the working set ``idx``: ``loss`` at the candidate, ``loss_after`` at the
+        position the attempt leaves; with ``active``, of its rows in the mask (none: no row)."""
         if active is not None:
             if not bool(active.any()):  # every sample finished earlier in the chunk
                 return
-            idx, t, dt, accepted, loss, state, t_after = (v[active] for v in (idx, t, dt, accepted, loss, state,
-                                                                               t_after))
+            idx, t, dt, accepted, loss, state, t_after, loss_after = (
+                v[active] for v in (idx, t, dt, accepted, loss, state, t_after, loss_after))
         def full(values, fill, dtype=None):
             out = torch.full((self.batch,), fill, dtype=dtype or values.dtype)
             out[idx.cpu()] = values.detach().cpu().to(out.dtype)
@@ -179,14 +186,21 @@ class _Recorder:
         position[idx.cpu()] = self.flow.position(state).detach().cpu()
         times = self.times[-1].clone()
         times[idx.cpu()] = t_after.detach().cpu().to(dtype)
+        losses = self.losses[-1].clone()
+        losses[idx.cpu()] = loss_after.detach().cpu().to(dtype)
         self.positions.append(position)
         self.times.append(times)
+        self.losses.append(losses)
         self.new_position.append(self.rows["accepted"][-1])
 
-    def logs(self) -> tuple[StepLog, Trajectory]:
+    def logs(self, nfe: torch.Tensor) -> tuple[StepLog, Trajectory]:
+        """The step log and the trajectory; ``nfe`` (B,), each sample's final count, caps the
+        evaluations per row (attempt k has cost k + 1, the first evaluation at z0 included)."""
         steps = StepLog(**{k: torch.stack(v) if v else torch.empty(0, self.batch) for k, v in self.rows.items()})
+        rows = torch.arange(1, len(self.positions) + 1).unsqueeze(1)
         trajectory = Trajectory(t=torch.stack(self.times), z=torch.stack(self.positions),
-                                accepted=torch.stack(self.new_position))
+                                accepted=torch.stack(self.new_position), loss=torch.stack(self.losses),
+                                nfe=torch.minimum(rows, nfe.cpu().unsqueeze(0)))
         return steps, trajectory
 
 
@@ -272,7 +286,7 @@ class _WorkingSet:
         jumped = ok & forced
         self.t = torch.where(ok, t1, t) + jumped * opts.fail_jump
         if recorder is not None:
-            recorder.add(self.idx, t, dt, ok, loss1, self.state, self.t, active)
+            recorder.add(self.idx, t, dt, ok, loss1, self.state, self.t, self.loss, active)
         self.n_accepted += ok
         self.n_forced += jumped
         self.last_forced = torch.where(ok, forced, self.last_forced)
@@ -308,11 +322,9 @@ def solve_amd(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float,
     ``progress``, if given, is called with the number of finished samples whenever it changes.
     ``check_every``: attempts between the host's checks for finished samples (1: every attempt).
     ``cuda_graph``: on CUDA, capture ``check_every`` attempts once as a CUDA graph and replay it.
-    Neither changes any result.
+    Neither changes any result. The settings are checked by :class:`gfe_viz.solvers.AMD`, the way
+    :func:`gfe_viz.encode` calls this.
     """
-    check_positive_int("check_every", check_every)
-    if not isinstance(cuda_graph, bool):
-        raise ValueError(f"cuda_graph must be True or False, got {cuda_graph!r}")
     if cuda_graph and z0.device.type != "cuda":
         raise ValueError(f"cuda_graph=True needs x and the decoder on a CUDA device, got device {str(z0.device)!r}; "
                          f"use cuda_graph=False on the {z0.device.type.upper()}")
@@ -328,7 +340,7 @@ def solve_amd(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float,
     # final values, written when a sample finishes
     out = {"state": work.state.clone(), "loss": zeros(dtype), "status": zeros(), "nfe": zeros(), "accepted": zeros(),
            "forced": zeros(), "t": zeros(dtype)}
-    recorder = _Recorder(B, work.state, flow) if record else None
+    recorder = _Recorder(B, work.state, work.loss, flow) if record else None
     run_chunk = _GraphedChunks(work, check_every) if cuda_graph else _EagerChunks(work, recorder)
 
     attempt, n_finished = 0, 0
@@ -355,9 +367,9 @@ def solve_amd(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float,
     nfe = out["nfe"]
     stats = SolverStats(nfe=nfe, accepted=out["accepted"], rejected=nfe - 1 - out["accepted"], t=out["t"],
                         forced=out["forced"])
-    steps, trajectory = recorder.logs() if recorder is not None else (None, None)
+    steps, trajectory = recorder.logs(nfe) if recorder is not None else (None, None)
     return EncodeResult(z=flow.position(out["state"]), loss=out["loss"], status=out["status"], stats=stats,
-                        solver="amd", state=out["state"], steps=steps, trajectory=trajectory)
+                        solver="amd", flow=flow, state=out["state"], steps=steps, trajectory=trajectory)
 
 
 def _write_finished(out: dict, work: _WorkingSet, attempt: int) -> None:

@@ -11,6 +11,8 @@ ends with status ``step_limit`` or ``step_underflow`` at the last accepted state
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 from torchdiffeq import odeint
@@ -18,8 +20,9 @@ from torchdiffeq import odeint
 from .flows import GradientFlow
 from .solution import EncodeResult, SolverStats, Status, StepLog, Trajectory
 
-FIXED_STEP = {"euler": 1, "rk4": 4}  # decoder evaluations per step
-ADAPTIVE = ("dopri5",)
+if TYPE_CHECKING:
+    from .solvers import Dopri5, FixedStep
+
 MAX_NUM_STEPS = 10_000  #: default limit on dopri5's attempted steps (accepted and rejected)
 DT_FLOOR = 1e-12  #: dopri5 stops as step_underflow once its step is below DT_FLOOR * tau
 
@@ -75,25 +78,26 @@ class _AdaptiveField(_CountedField):
             self.step_log.append((float(t0), float(dt), False))
 
 
-def solve_classical(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float, method: str,
-                    record: bool = False, dt: float = 1.0, rtol: float = 1e-6, atol: float = 1e-8,
-                    n_save: int = 101, max_num_steps: int = MAX_NUM_STEPS) -> EncodeResult:
-    """Integrate ``flow`` with torchdiffeq's ``method`` and return an :class:`EncodeResult`.
+def solve_classical(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float, solver: FixedStep | Dopri5,
+                    record: bool = False) -> EncodeResult:
+    """Integrate ``flow`` with torchdiffeq's method named ``solver.name`` and return an :class:`EncodeResult`.
 
-    ``dt`` is the step of euler and rk4; ``rtol``/``atol`` control dopri5, and ``max_num_steps``
-    bounds its attempted steps (see the module docstring). The state is saved at ``n_save`` evenly
-    spaced times; a sample whose field or loss turns non-finite gets status NON_FINITE and keeps
-    its last saved state with a finite loss (z0 if there is none).
+    ``solver`` (a :class:`~gfe_viz.solvers.Euler`, :class:`~gfe_viz.solvers.RK4` or
+    :class:`~gfe_viz.solvers.Dopri5`) gives the step ``dt`` or the tolerances and ``max_num_steps``
+    (see the module docstring). The state is saved at ``solver.n_save`` evenly spaced times; a
+    sample whose field or loss turns non-finite gets status NON_FINITE and keeps its last saved
+    state with a finite loss (z0 if there is none). A recorded trajectory holds the loss at every
+    saved state and the evaluations spent to reach it (``solver.nfe_at``).
     """
-    adaptive = method in ADAPTIVE
-    field = _AdaptiveField(flow, x, max_num_steps, DT_FLOOR * tau) if adaptive else _CountedField(flow, x)
+    adaptive, n_save = solver.adaptive, solver.n_save
+    field = _AdaptiveField(flow, x, solver.max_num_steps, DT_FLOOR * tau) if adaptive else _CountedField(flow, x)
     times = torch.linspace(0.0, tau, n_save, dtype=z0.dtype, device=z0.device)
     state0 = flow.initial_state(z0)
     # at min_step torchdiffeq accepts the step, so a solve stopped at the dt floor runs out to tau at once
-    options = {"min_step": field.dt_floor} if adaptive else {"step_size": dt}
-    tolerances = {"rtol": rtol, "atol": atol} if adaptive else {}
+    options = {"min_step": field.dt_floor} if adaptive else {"step_size": solver.dt}
+    tolerances = {"rtol": solver.rtol, "atol": solver.atol} if adaptive else {}
     with torch.no_grad():
-        states = odeint(field, state0, times, method=method, options=options, **tolerances)
+        states = odeint(field, state0, times, method=solver.name, options=options, **tolerances)
     batch = torch.arange(x.shape[0], device=z0.device)
     stop_t = tau if field.stopped is None else field.stop_t
     if field.stopped is not None:  # the solve ended at stop_t: later saves hold the state it stopped at
@@ -116,22 +120,35 @@ def solve_classical(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: 
         n_accepted = sum(accepted for *_, accepted in field.step_log)
         n_rejected = len(field.step_log) - n_accepted
     else:
-        n_accepted, n_rejected = field.nfe // FIXED_STEP[method], 0
+        n_accepted, n_rejected = field.nfe // solver.evaluations_per_step, 0
     stats = SolverStats(nfe=nfe, accepted=torch.full_like(nfe, n_accepted), rejected=torch.full_like(nfe, n_rejected),
                         t=times[last].clamp(max=stop_t), forced=torch.zeros_like(nfe))
     steps = trajectory = None
     if record:
-        new = torch.isfinite(states).all(2) & (times <= stop_t).unsqueeze(1)
-        new[0] = True
-        trajectory = Trajectory(t=times.unsqueeze(1).expand(-1, x.shape[0]).cpu(),
-                                z=flow.position(states.reshape(-1, states.shape[-1])).reshape(n_save, x.shape[0], -1).cpu(),
-                                accepted=new.cpu())
+        trajectory = _saved_trajectory(flow, x, solver, states, times, stop_t, field)
         if adaptive and field.step_log:
             log = torch.tensor(field.step_log, dtype=torch.float64).unsqueeze(2).expand(-1, -1, x.shape[0])
             steps = StepLog(t=log[:, 0], dt=log[:, 1], accepted=log[:, 2].bool(),
                             loss=torch.full_like(log[:, 0], float("nan")), active=torch.ones_like(log[:, 2], dtype=torch.bool))
-    return EncodeResult(z=position, loss=loss, status=status, stats=stats, solver=method, state=final,
+    return EncodeResult(z=position, loss=loss, status=status, stats=stats, solver=solver.name, flow=flow, state=final,
                         steps=steps, trajectory=trajectory)
+
+
+def _saved_trajectory(flow: GradientFlow, x: torch.Tensor, solver: FixedStep | Dopri5, states: torch.Tensor,
+                      times: torch.Tensor, stop_t: float, field: _CountedField) -> Trajectory:
+    """The saved states (n_save, B, D) as a :class:`Trajectory` on the CPU, with the loss at each
+    (evaluated in one batch; NaN where the state is not finite or after the solve stopped) and the
+    evaluations spent to reach it."""
+    n_save, batch = states.shape[:2]
+    new = torch.isfinite(states).all(2) & (times <= stop_t).unsqueeze(1)
+    new[0] = True
+    positions = flow.position(states.reshape(n_save * batch, -1))
+    with torch.no_grad():
+        losses = flow.loss(positions, x.repeat(n_save, *[1] * (x.dim() - 1))).reshape(n_save, batch)
+    nfe = solver.nfe_at(times.double().cpu(), field.step_log if solver.adaptive else [], field.nfe + 1)
+    return Trajectory(t=times.unsqueeze(1).expand(-1, batch).cpu(), z=positions.reshape(n_save, batch, -1).cpu(),
+                      accepted=new.cpu(), loss=torch.where(new, losses, torch.nan).cpu(),
+                      nfe=nfe.long().unsqueeze(1).expand(-1, batch).clone())
 
 
 def _last_finite_loss(flow: GradientFlow, states: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

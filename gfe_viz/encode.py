@@ -2,92 +2,87 @@
 
 from __future__ import annotations
 
-import inspect
-
 import torch
 from torch import nn
 
-from ._checks import check_choice, check_positive, check_positive_int, check_tensor
-from .amd import ACCEPTANCE_MODES, AMDOptions, solve_amd
-from .classical import ADAPTIVE, FIXED_STEP, solve_classical
+from ._checks import check_choice, check_positive, check_tensor
+from .amd import AMDOptions
 from .flows import GradientFlow
 from .losses import LossFn
 from .solution import EncodeResult
+from .solvers import SOLVER_CLASSES, Solver, solver_from_name
 
-SOLVERS = ("amd", *FIXED_STEP, *ADAPTIVE)
+SOLVERS = tuple(SOLVER_CLASSES)  #: the names of the string form
 Z0_CHOICES = ("zeros", "uniform")
-_CLASSICAL_OPTIONS = tuple(p for p in inspect.signature(solve_classical).parameters
-                           if p in ("dt", "rtol", "atol", "n_save", "max_num_steps"))
 
 
-def encode(decoder: nn.Module, x: torch.Tensor, solver: str = "amd", order: int = 1, acceptance: str = "per_sample",
-           loss: str | LossFn = "bce", z0: str | torch.Tensor = "zeros", tau: float = 1e4, record: bool = False, *,
-           alpha: float = 1.0, alpha_schedule: str = "constant", amd: AMDOptions | None = None,
-           latent_dim: int | None = None, generator: torch.Generator | None = None, progress=None,
-           gradient: str = "autograd", check_every: int = 1, cuda_graph: bool = False, **options) -> EncodeResult:
+def encode(decoder: nn.Module, x: torch.Tensor, solver: str | Solver = "amd", order: int = 1,
+           acceptance: str = "per_sample", loss: str | LossFn = "bce", z0: str | torch.Tensor = "zeros",
+           tau: float = 1e4, record: bool = False, *, alpha: float = 1.0, alpha_schedule: str = "constant",
+           amd: AMDOptions | None = None, latent_dim: int | None = None, generator: torch.Generator | None = None,
+           progress=None, gradient: str = "autograd", check_every: int = 1, cuda_graph: bool = False,
+           **options) -> EncodeResult:
     """Find each sample's latent z* by integrating the gradient flow of l(x, D(z)) from z0 to tau.
 
     Arguments:
         decoder: a module mapping (B, d) latents to (B, ...) outputs with x's per-sample size.
         x: (B, ...) targets; the solve follows x's dtype and device.
-        solver: ``"amd"`` (default), or torchdiffeq's ``"euler"``, ``"rk4"`` (fixed step ``dt``),
-            ``"dopri5"`` (``rtol``, ``atol``, ``max_num_steps``: attempted steps before it stops
-            as ``step_limit``, default 10,000).
+        solver: a solver object (:mod:`gfe_viz.solvers`: ``AMD(AMD_MNIST)``, ``Euler(dt=0.5)``,
+            ``RK4(dt=...)``, ``Dopri5(rtol=..., atol=...)``), which carries all of its settings, or
+            its name as a shorthand: ``"amd"`` (default, with ``acceptance``, ``amd``,
+            ``check_every``, ``cuda_graph`` and AMD fields in ``options``), or torchdiffeq's
+            ``"euler"``, ``"rk4"`` (fixed step ``dt``), ``"dopri5"`` (``rtol``, ``atol``,
+            ``max_num_steps``: attempted steps before it stops as ``step_limit``, default 10,000).
         order: 1 for the gradient flow, 2 for the Nesterov-like flow.
-        acceptance: AMD only: ``"per_sample"`` or ``"batch"`` (the reference's behaviour).
+        acceptance: string form of AMD only: ``"per_sample"`` or ``"batch"`` (the reference's behaviour).
         loss: ``"bce"`` (decoder gives logits), ``"mse"``, or a callable (output, target) -> (B,).
         z0: ``"zeros"``, ``"uniform"`` (U[0,1), drawn with ``generator``) or a (B, d) tensor.
         tau: integration horizon, > 0.
         record: keep every attempted step (``.steps``) and the trajectory (``.trajectory``).
         alpha, alpha_schedule: alpha(t) = alpha (``"constant"``) or alpha * exp(-2t/tau) (``"exponential"``).
-        amd: an :class:`AMDOptions` preset (e.g. ``AMD_MNIST``); keyword ``options`` override its fields.
+        amd: string form of AMD only: an :class:`AMDOptions` preset (e.g. ``AMD_MNIST``); keyword
+            ``options`` override its fields.
         latent_dim: needed only when z0 is a name and the decoder has no ``latent_dim`` attribute
             and does not start with an ``nn.Linear``.
         progress: AMD only: a callable receiving the number of finished samples.
         gradient: ``"autograd"``, ``"fused"`` (hand-written loss and latent gradient for an MLP
             decoder with the BCE or MSE loss, about a third cheaper per evaluation at small batch)
             or ``"auto"`` (fused where it applies); see :class:`GradientFlow`.
-        check_every: AMD only: attempts between the host's checks for finished samples (1: after
-            every attempt); larger values wait less on a GPU and give the same results.
-        cuda_graph: AMD only, on CUDA: capture ``check_every`` attempts once as a CUDA graph and
-            replay it (see :mod:`gfe_viz.amd`).
-        **options: AMD fields (dt0, dt_max, shrink, grow, sigma, max_shrinks, conv_tol, conv_after,
-            fail_jump, max_attempts) or the classical solvers' dt, rtol, atol, n_save, max_num_steps.
+        check_every: string form of AMD only: attempts between the host's checks for finished
+            samples (1: after every attempt); larger values wait less on a GPU and give the same results.
+        cuda_graph: string form of AMD only, on CUDA: capture ``check_every`` attempts once as a
+            CUDA graph and replay it (see :mod:`gfe_viz.amd`).
+        **options: string form only: AMD fields (dt0, dt_max, shrink, grow, sigma, max_shrinks,
+            conv_tol, conv_after, fail_jump, max_attempts) or the classical solvers' dt, rtol, atol,
+            n_save, max_num_steps.
 
     Returns:
-        An :class:`EncodeResult` with ``z``, ``loss``, ``status``, ``stats`` and, when recorded,
-        ``steps`` and ``trajectory``.
+        An :class:`EncodeResult` with ``z``, ``loss``, ``status``, ``stats``, the ``flow`` it
+        integrated and, when recorded, ``steps`` and ``trajectory``.
     """
-    check_choice("solver", solver, SOLVERS)
-    check_choice("acceptance", acceptance, ACCEPTANCE_MODES)
+    if isinstance(solver, Solver):
+        _check_no_string_form_settings(solver, acceptance=acceptance, amd=amd, check_every=check_every,
+                                       cuda_graph=cuda_graph, **options)
+    else:
+        solver = solver_from_name(solver, acceptance=acceptance, amd=amd, check_every=check_every,
+                                  cuda_graph=cuda_graph, **options)
     check_positive("tau", tau)
     x = check_tensor("x", x)
     flow = GradientFlow(decoder, loss=loss, order=order, alpha=alpha, alpha_schedule=alpha_schedule, tau=tau,
                         gradient=gradient)
     start = initial_latents(z0, x, _latent_dim(decoder, latent_dim), generator)
     _check_dtypes(decoder, x)
-    if solver == "amd":
-        if amd is not None and not isinstance(amd, AMDOptions):
-            raise TypeError(f"amd must be an AMDOptions (e.g. gfe_viz.AMD_MNIST) or None, got {amd!r}")
-        settings = (amd or AMDOptions()).replace(**options)
-        return solve_amd(flow, x, start, tau, settings, acceptance=acceptance, record=record, progress=progress,
-                         check_every=check_every, cuda_graph=cuda_graph)
-    if amd is not None or acceptance != "per_sample" or check_every != 1 or cuda_graph:
-        raise ValueError(f"amd=, acceptance=, check_every= and cuda_graph= apply to solver='amd' only, "
-                         f"got solver={solver!r}")
-    unknown = set(options) - set(_CLASSICAL_OPTIONS)
-    if unknown:
-        raise TypeError(f"unknown option(s) {sorted(unknown)} for solver {solver!r}; expected some of {list(_CLASSICAL_OPTIONS)}")
-    for name in ("dt", "rtol", "atol"):
-        if name in options:
-            check_positive(name, options[name])
-    if "n_save" in options and (not isinstance(options["n_save"], int) or options["n_save"] < 2):
-        raise ValueError(f"n_save must be an integer >= 2, got {options['n_save']!r}")
-    if "max_num_steps" in options:
-        if solver not in ADAPTIVE:
-            raise TypeError(f"max_num_steps applies to {list(ADAPTIVE)} only, got solver={solver!r}")
-        check_positive_int("max_num_steps", options["max_num_steps"])
-    return solve_classical(flow, x, start, tau, solver, record=record, **options)
+    return solver.solve(flow, x, start, tau, record=record, progress=progress)
+
+
+def _check_no_string_form_settings(solver: Solver, **given) -> None:
+    """A solver object carries its own settings: refuse the string form's ones next to it."""
+    defaults = {"acceptance": "per_sample", "amd": None, "check_every": 1, "cuda_graph": False}
+    extra = {name: value for name, value in given.items() if name not in defaults or value != defaults[name]}
+    if extra:
+        listed = ", ".join(f"{name}={value!r}" for name, value in extra.items())
+        raise TypeError(f"solver={solver!r} carries its own settings, got {listed} besides it: "
+                        f"set them on the solver object (e.g. dataclasses.replace(solver, ...))")
 
 
 def initial_latents(z0: str | torch.Tensor, x: torch.Tensor, latent_dim: int | None,

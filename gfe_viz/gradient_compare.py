@@ -20,7 +20,6 @@ from ._checks import check_positive_int
 from .adjoint import approximate_adjoint_gradient, full_adjoint_gradient
 from .amd import AMD_MNIST, AMDOptions
 from .encode import _latent_dim, encode, initial_latents
-from .flows import GradientFlow
 
 
 @dataclass
@@ -73,7 +72,6 @@ def compare_adjoints(decoder: nn.Module, x: torch.Tensor, taus: Sequence[float],
     check_positive_int("n_entries", n_entries)
     if options.get("order", 1) != 1:
         raise ValueError(f"order must be 1 (the full adjoint follows the first-order flow), got {options['order']!r}")
-    flow_options = {name: options[name] for name in ("alpha", "alpha_schedule") if name in options}
     generator = torch.Generator().manual_seed(seed)
     start = initial_latents(z0, x, _latent_dim(decoder, None), generator)
     params = list(decoder.parameters())
@@ -82,7 +80,7 @@ def compare_adjoints(decoder: nn.Module, x: torch.Tensor, taus: Sequence[float],
     rows = []
     for tau in taus:
         result = encode(decoder, x, z0=start, loss=loss, tau=tau, record=True, amd=amd, **options)
-        flow = GradientFlow(decoder, loss=loss, tau=tau, **flow_options)  # the flow the solve integrated
+        flow = result.flow  # the flow the solve integrated: its loss and alpha(t)
         train_loss, full = full_adjoint_gradient(flow, x, result, params)
         _, approx = approximate_adjoint_gradient(flow, x, result.z, params)
         _, grad_z = flow.loss_and_grad(result.z, x)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from .flows import GradientFlow
 
 
 class Status(enum.IntEnum):
@@ -47,7 +51,8 @@ class StepLog:
 
 @dataclass
 class Trajectory:
-    """Positions after every attempt, (A+1, B, d), and the times they belong to, (A+1, B).
+    """Positions after every attempt, (A+1, B, d), and the times they belong to, (A+1, B); for the
+    classical solvers, the saved states instead of the attempts.
 
     A rejected attempt repeats the previous position; :meth:`sample` keeps the accepted ones.
     """
@@ -55,11 +60,19 @@ class Trajectory:
     t: torch.Tensor
     z: torch.Tensor
     accepted: torch.Tensor  #: (A+1, B): True where the position is new (the first row is z0)
+    #: (A+1, B): the loss at each position (NaN where a classical solve's state is not finite or it had stopped)
+    loss: torch.Tensor
+    #: (A+1, B): decoder evaluations the sample had cost when it was at each position
+    nfe: torch.Tensor
 
     def sample(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Times (K,) and accepted positions (K, d) of sample ``i``, starting at z0."""
         keep = self.accepted[:, i]
         return self.t[keep, i], self.z[keep, i]
+
+    def sample_loss(self, i: int) -> torch.Tensor:
+        """The loss (K,) at each of the positions :meth:`sample` gives for sample ``i``."""
+        return self.loss[self.accepted[:, i], i]
 
 
 @dataclass
@@ -70,7 +83,9 @@ class EncodeResult:
     loss: torch.Tensor  #: (B,) per-sample loss at z
     status: torch.Tensor  #: (B,) :class:`Status` values
     stats: SolverStats
-    solver: str
+    solver: str  #: the solver's name (``Solver.name``)
+    #: the flow the solver integrated, for adjoints and figures that evaluate the same loss and alpha(t)
+    flow: GradientFlow
     state: torch.Tensor | None = None  #: the full final state (position and velocity for order 2)
     steps: StepLog | None = None
     trajectory: Trajectory | None = None

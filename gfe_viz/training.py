@@ -29,10 +29,10 @@ from .amd import AMD_MNIST, AMDOptions
 from .data import stream_indices
 from .device import resolve_device
 from .encode import encode
-from .flows import GradientFlow
 from .losses import check_targets, get_loss
 from .models import Autoencoder
 from .solution import Status
+from .solvers import AMD, Solver, solver_from_name
 
 METHODS = ("gfe", "gfe_full", "ae")
 EVAL_SEED = 12345  #: z0 seed of every validation encode, so validation loss depends on the decoder alone
@@ -61,10 +61,18 @@ class EncodeSettings:
     amd: AMDOptions = AMD_MNIST
     gradient: str = "autograd"  #: how each evaluation differentiates (see :func:`encode`)
 
-    def kwargs(self) -> dict:
-        """Keyword arguments for :func:`encode` (the AMD settings only when the solver is AMD)."""
-        amd = {"acceptance": self.acceptance, "amd": self.amd} if self.solver == "amd" else {}
-        return {"solver": self.solver, "order": self.order, "tau": self.tau, "gradient": self.gradient, **amd}
+    def solver_object(self, check_every: int = 1, cuda_graph: bool = False) -> Solver:
+        """The solver these settings name: :class:`~gfe_viz.solvers.AMD` with their ``amd`` options,
+        ``acceptance`` and the loop settings given, else the classical solver of that name with its
+        defaults (neither the AMD nor the loop settings apply to it)."""
+        if self.solver != AMD.name:
+            return solver_from_name(self.solver)
+        return AMD(self.amd, self.acceptance, check_every, cuda_graph)
+
+    def kwargs(self, check_every: int = 1, cuda_graph: bool = False) -> dict:
+        """Keyword arguments for :func:`encode`: the solver object (:meth:`solver_object`), order, tau, gradient."""
+        return {"solver": self.solver_object(check_every, cuda_graph), "order": self.order, "tau": self.tau,
+                "gradient": self.gradient}
 
 
 @dataclass
@@ -154,17 +162,12 @@ class Trainer:
     def decoder(self) -> nn.Module:
         return self.model.decoder if isinstance(self.model, Autoencoder) else self.model
 
-    def _flow(self) -> GradientFlow:
-        return GradientFlow(self.decoder, loss=self.config.loss, order=self.config.encoding.order,
-                            tau=self.config.encoding.tau)
-
     def encode(self, images: torch.Tensor, seed: int, record: bool = False, settings: EncodeSettings | None = None):
         """GFE latents of ``images`` with ``settings`` (default: the training settings); z0 drawn from ``seed``."""
         settings = settings or self.config.encoding
         generator = torch.Generator().manual_seed(seed)
-        loop = self.loop if settings.solver == "amd" else {}
         return encode(self.decoder, images, z0=settings.z0, loss=self.config.loss, record=record,
-                      generator=generator, **loop, **settings.kwargs())
+                      generator=generator, **settings.kwargs(**self.loop))
 
     def train_step(self) -> tuple[float, float]:
         """Train on the next batch of the stream; returns (batch loss, mean encoder NFE per sample).
@@ -185,9 +188,9 @@ class Trainer:
             result = self.encode(x, seed=cfg.seed * 1_000_003 + self.images_seen, record=cfg.method == "gfe_full")
             nfe, status = result.stats.nfe.double().mean().item(), result.status
             if cfg.method == "gfe":
-                loss, grads = approximate_adjoint_gradient(self._flow(), x, result.z, params)
+                loss, grads = approximate_adjoint_gradient(result.flow, x, result.z, params)
             else:
-                loss, grads = full_adjoint_gradient(self._flow(), x, result, params)
+                loss, grads = full_adjoint_gradient(result.flow, x, result, params)
             for p, g in zip(params, grads):
                 p.grad = g
         loss_value = loss.item()

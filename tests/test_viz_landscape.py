@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from gfe_viz import encode
+from gfe_viz import AMD, AMD_MNIST, RK4, encode
 from gfe_viz.models import LinearDecoder, MLPDecoder
 from gfe_viz.viz.landscape import (EXCESS_FLOOR, PATH_COLORS, decoded_images, flow_view, landscape_heatmap,
                                    latent_limits, loss_landscape, path_traces, pixels, sample_path,
@@ -111,6 +111,22 @@ def test_animation_frames_follow_the_path_and_decode_it(tiny):
     assert figure.data[0].colorbar.title.side == "right"  # along the bar, not into the next panel
     assert [step.args[0][0] for step in figure.layout.sliders[0].steps] == [frame.name for frame in figure.frames]
     assert f"loss = {float(result.loss[0]):.4f}" in last.layout.title.text
+
+
+@pytest.mark.parametrize("solver", [AMD(AMD_MNIST), RK4(dt=5.0)], ids=["amd", "rk4"])
+def test_animation_takes_the_losses_a_recorded_solve_carries(tiny, solver):
+    decoder, images = tiny
+    x = images[:1]
+    result = encode(decoder, x, solver=solver, tau=200.0, record=True)
+    t, path = sample_path(result)
+    land = loss_landscape(decoder, x, latent_limits(path), resolution=5)
+    carried = trajectory_animation(decoder, x, land, t, path, n_frames=6,
+                                   losses=result.trajectory.sample_loss(0).numpy())
+    evaluated = trajectory_animation(decoder, x, land, t, path, n_frames=6)
+    titles = [frame.layout.title.text for frame in carried.frames]
+    assert titles == [frame.layout.title.text for frame in evaluated.frames] and len(set(titles)) == len(titles)
+    with pytest.raises(ValueError, match=rf"losses must have shape \({len(t)},\) like t, got \(2,\)"):
+        trajectory_animation(decoder, x, land, t, path, losses=np.zeros(2))
 
 
 def test_pixels_map_unit_interval_to_bytes():

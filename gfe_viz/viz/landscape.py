@@ -19,10 +19,10 @@ from torch import nn
 
 from .._checks import check_positive, check_positive_int, check_tensor
 from ..amd import AMD_MNIST, AMDOptions
-from ..classical import FIXED_STEP
 from ..encode import SOLVERS, encode
 from ..flows import ALPHA_SCHEDULES, GradientFlow
 from ..solution import EncodeResult, Status
+from ..solvers import AMD, RK4, Dopri5, Euler
 from .interactive import InteractiveView, interactive_view
 from .plotting import compact, frame_slider, play_button
 
@@ -101,8 +101,12 @@ def decoded_images(decoder: nn.Module, z: torch.Tensor | np.ndarray, loss: str =
 
 
 def trajectory_animation(decoder: nn.Module, x: torch.Tensor, landscape: Landscape, t: np.ndarray, path: np.ndarray,
-                         n_frames: int = 25, loss: str = "bce", title: str | None = None) -> go.Figure:
+                         n_frames: int = 25, loss: str = "bce", title: str | None = None,
+                         losses: np.ndarray | None = None) -> go.Figure:
     """The path animated on the landscape, beside the decoded image at each frame and the target (0-255 pixels).
+
+    ``losses`` (K,), the loss at each point of ``path``, comes with a recorded solve
+    (``result.trajectory.sample_loss(i)``); without it the frames' losses are evaluated here.
 
     Traces: 0 landscape, 1 whole path (faint), 2 path so far, 3 current z, 4 reconstruction,
     5 target. Each of ``n_frames`` frames (evenly spaced steps of the path, always the first and
@@ -113,11 +117,16 @@ def trajectory_animation(decoder: nn.Module, x: torch.Tensor, landscape: Landsca
     path, t = np.asarray(path, dtype=float), np.asarray(t, dtype=float)
     if path.ndim != 2 or path.shape[1] != 2 or path.shape[0] != t.shape[0] or path.shape[0] == 0:
         raise ValueError(f"path must have shape (K, 2) and t shape (K,), got {path.shape} and {t.shape}")
+    if losses is not None and np.shape(losses) != t.shape:
+        raise ValueError(f"losses must have shape {t.shape} like t, got {np.shape(losses)}")
     keep = np.unique(np.round(np.linspace(0, path.shape[0] - 1, min(n_frames, path.shape[0]))).astype(int))
     images = pixels(decoded_images(decoder, path[keep], loss))
-    flow = GradientFlow(decoder, loss=loss)
-    with torch.no_grad():
-        losses = flow.loss(torch.as_tensor(path[keep], dtype=x.dtype), x.expand(len(keep), *x.shape[1:])).numpy()
+    if losses is None:
+        with torch.no_grad():
+            losses = GradientFlow(decoder, loss=loss).loss(torch.as_tensor(path[keep], dtype=x.dtype),
+                                                           x.expand(len(keep), *x.shape[1:])).numpy()
+    else:
+        losses = np.asarray(losses, dtype=float)[keep]
 
     figure = make_subplots(rows=1, cols=3, column_widths=[0.5, 0.25, 0.25], horizontal_spacing=0.1,
                            subplot_titles=("loss landscape l(x, D(z))", "reconstruction D(z(t))", "target x"))
@@ -166,7 +175,7 @@ def flow_view(decoder: nn.Module, images: torch.Tensor, amd: AMDOptions = AMD_MN
     _check_latent_2d(decoder)
     check_positive("tau", tau)
     with torch.no_grad():
-        centers = encode(decoder, images, amd=amd, tau=tau, loss=loss).z
+        centers = encode(decoder, images, solver=AMD(amd), tau=tau, loss=loss).z
     limits = latent_limits(torch.cat([centers, torch.zeros(1, 2)]).numpy(), margin=0.4)
 
     @lru_cache(maxsize=None)
@@ -175,11 +184,12 @@ def flow_view(decoder: nn.Module, images: torch.Tensor, amd: AMDOptions = AMD_MN
 
     def render(image, z0_1, z0_2, tau, alpha_schedule, solver, steps):
         x = images[image:image + 1]
-        options = {"amd": amd} if solver == "amd" else {"dt": tau / steps} if solver in FIXED_STEP else {}
-        result = encode(decoder, x, solver=solver, loss=loss, z0=torch.tensor([[z0_1, z0_2]]), tau=tau, record=True,
-                        alpha_schedule=alpha_schedule, **options)
+        method = {"amd": AMD(amd), "euler": Euler(dt=tau / steps), "rk4": RK4(dt=tau / steps), "dopri5": Dopri5()}
+        result = encode(decoder, x, solver=method[solver], loss=loss, z0=torch.tensor([[z0_1, z0_2]]), tau=tau,
+                        record=True, alpha_schedule=alpha_schedule)
         t, path = sample_path(result)
-        figure = trajectory_animation(decoder, x, landscape_of(image), t, path, n_frames, loss, title=solver)
+        figure = trajectory_animation(decoder, x, landscape_of(image), t, path, n_frames, loss, title=solver,
+                                      losses=result.trajectory.sample_loss(0).double().numpy())
         return figure, result_summary(result)
 
     step = round((limits[1] - limits[0]) / 100, 3)

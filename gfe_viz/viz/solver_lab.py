@@ -21,15 +21,14 @@ from torch import nn
 
 from .._checks import check_positive, check_positive_int, check_tensor
 from ..amd import ACCEPTANCE_MODES, AMD_MNIST, AMDOptions
-from ..classical import FIXED_STEP
 from ..encode import encode
 from ..flows import GradientFlow
 from ..solution import EncodeResult
+from ..solvers import FIXED_STEP, Solver
 from .interactive import InteractiveView, interactive_view
 from .plotting import compact
 
 SOLVER_COLORS = {"amd": "#1f77b4", "euler": "#d62728", "rk4": "#2ca02c", "dopri5": "#9467bd"}
-DOPRI5_EVALS = (2, 6)  # evaluations before the first step (initial step selection), and per attempt
 
 
 @dataclass
@@ -57,9 +56,10 @@ class SolverRun:
         return float(nfe[hit[0]]) if hit.size else None
 
 
-def run_solver(decoder: nn.Module, x: torch.Tensor, solver: str = "amd", tau: float = 1e4, loss: str = "bce",
-               z0: str | torch.Tensor = "zeros", name: str | None = None, **options) -> SolverRun:
-    """Encode ``x`` with ``solver`` (options as for :func:`gfe_viz.encode`) and rebuild its loss history.
+def run_solver(decoder: nn.Module, x: torch.Tensor, solver: str | Solver = "amd", tau: float = 1e4,
+               loss: str = "bce", z0: str | torch.Tensor = "zeros", name: str | None = None, **options) -> SolverRun:
+    """Encode ``x`` with ``solver`` (a solver object or its name, options as for :func:`gfe_viz.encode`)
+    and keep its loss history, which the recorded result carries (``result.trajectory``).
 
     AMD: one row per attempt, the loss carried forward from the last accepted attempt. Classical
     solvers: one row per saved time (``n_save``, default 101), the loss evaluated there, and the
@@ -70,43 +70,8 @@ def run_solver(decoder: nn.Module, x: torch.Tensor, solver: str = "amd", tau: fl
         raise ValueError(f"solver {solver!r} needs a step: pass dt=... (> 0)")
     result = encode(decoder, x, solver=solver, tau=tau, loss=loss, z0=z0, record=True, **options)
     traj = result.trajectory
-    if solver == "amd":
-        steps = result.steps
-        rows = [GradientFlow(decoder, loss=loss).loss(traj.z[0], x).detach().double()]
-        for k in range(len(steps)):
-            take = steps.accepted[k] & steps.active[k]
-            rows.append(torch.where(take, steps.loss[k].double(), rows[-1]))
-        losses = torch.stack(rows)
-        nfe = torch.minimum(torch.arange(1, len(rows) + 1).unsqueeze(1), result.stats.nfe.cpu().unsqueeze(0))
-    else:
-        n_save, batch = traj.z.shape[:2]
-        with torch.no_grad():
-            flat = GradientFlow(decoder, loss=loss).loss(traj.z.reshape(n_save * batch, -1).to(x),
-                                                         x.repeat(n_save, *[1] * (x.dim() - 1)))
-        losses = flat.reshape(n_save, batch).double().cpu()
-        losses = torch.where(traj.accepted, losses, torch.nan)
-        nfe = _classical_nfe(solver, result, traj.t[:, 0].double(), options.get("dt")).unsqueeze(1).expand(-1, batch)
-    return SolverRun(name=name or solver, result=result, t=traj.t.double().numpy(), nfe=nfe.double().numpy(),
-                     loss=losses.numpy())
-
-
-def _classical_nfe(solver: str, result: EncodeResult, times: torch.Tensor, dt: float | None) -> torch.Tensor:
-    """Evaluations (plus the final loss evaluation) spent to produce the state saved at each time."""
-    if solver in FIXED_STEP:
-        n_steps = torch.ceil(times / dt - 1e-9).clamp(min=0)
-        return 1 + FIXED_STEP[solver] * n_steps
-    before, per_attempt = DOPRI5_EVALS
-    log = result.steps
-    if log is None:  # no step was taken
-        return torch.full_like(times, float(result.stats.nfe[0]))
-    ends = (log.t[:, 0] + log.dt[:, 0]).double()
-    accepted = log.accepted[:, 0]
-    done = []
-    for time in times.tolist():
-        hit = torch.nonzero(accepted & (ends >= time - 1e-9)).flatten()
-        attempts = int(hit[0]) + 1 if time > 0 and hit.numel() else 0
-        done.append(1 + before + per_attempt * attempts)
-    return torch.tensor(done, dtype=torch.float64)
+    return SolverRun(name=name or result.solver, result=result, t=traj.t.double().numpy(),
+                     nfe=traj.nfe.double().numpy(), loss=traj.loss.double().numpy())
 
 
 # --- the AMD lab -----------------------------------------------------------------------------------
