@@ -198,11 +198,16 @@ PLOTLY_JS = "javascripts/plotly.min.js"
 MATHJAX_DIR = "javascripts/mathjax"
 # with the combined configuration that jupyter-server-mathjax ships (nbconvert's default, TeX-AMS_CHTML-full, it lacks)
 MATHJAX_URL = f"{MATHJAX_DIR}/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
-# MathJax's fonts: the STIX-Web web font, the one that copy ships, and its blank test font taken from the machine
-# (MathJax declares it at url(about:blank), which Chromium refuses with a console error).
-MATHJAX_FONT = ('<script type="text/x-mathjax-config">MathJax.Hub.Config({"HTML-CSS": {availableFonts: [], '
+# MathJax's fonts: the STIX-Web web font, the one that copy ships, with 60 s (not 8) to load on a busy machine
+# before MathJax falls back to fonts it does not have; its blank test font is taken from the machine (MathJax
+# declares it at url(about:blank), which Chromium refuses with a console error); and no hidden MathML copy of
+# each formula (assistiveMML), whose \mathcal would load a TeX web font that the copy lacks.
+MATHJAX_FONT = ('<script type="text/x-mathjax-config">MathJax.Hub.Config({menuSettings: {assistiveMML: false}, '
+                '"HTML-CSS": {availableFonts: [], '
                 'preferredFont: null, webFont: "STIX-Web", imageFont: null, styles: {"@font-face": '
-                '{"font-family": "MathJax_Blank", src: "local(\'MathJax_Blank\')"}}}});</script>')
+                '{"font-family": "MathJax_Blank", src: "local(\'MathJax_Blank\')"}}}});'
+                'MathJax.Hub.Register.StartupHook("HTML-CSS Jax Ready", function () {'
+                ' MathJax.OutputJax["HTML-CSS"].Font.timeout = 60000; });</script>')
 
 
 def _repository(config) -> Path:

@@ -6,8 +6,9 @@ loopback and checked:
 - no console error, page error, failed request or HTTP error (the site loads nothing from
   another host, so a script or style fetched from elsewhere fails here);
 - every plotly figure is drawn (``.js-plotly-plot .main-svg``), and each lesson page has one;
-- every animation (frames behind a slider): a click on its frame slider's rail changes the
-  figure's data, with no kernel behind the page;
+- MathJax typesets the formulas of each lesson that has some;
+- every animation (frames behind a slider): a click on another step of its frame slider changes
+  the figure's data, with no kernel behind the page;
 - every link to another page of the site answers 200.
 
 A screenshot of a page that fails goes to ``artifacts/browser/site/<page>.png``.
@@ -15,6 +16,7 @@ A screenshot of a page that fails goes to ``artifacts/browser/site/<page>.png``.
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.parse
 
@@ -49,6 +51,12 @@ def page_url(source: str) -> str:
     return "" if stem == "index" else stem.removesuffix("/index") + "/"
 
 
+def lesson_text(source: str) -> str:
+    """The markdown cells of the notebook behind lesson page ``source`` (``lessons/<name>.ipynb``)."""
+    notebook = json.loads((REPO_ROOT / "notebooks" / source.removeprefix("lessons/")).read_text())
+    return "".join("".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "markdown")
+
+
 PAGES = nav_pages(yaml.safe_load((REPO_ROOT / "mkdocs.yml").read_text()))
 
 # Per figure: its element id, whether plotly drew it, and whether it is an animation with a slider.
@@ -79,13 +87,20 @@ _checked_links: dict[str, int] = {}  # link -> HTTP status, shared by the pages
 
 
 def step_slider(page, element_id: str) -> bool:
-    """Click the frame slider's rail of figure ``element_id`` a third of the way along; did the figure change?"""
+    """Click the frame slider's rail of figure ``element_id`` at another step; did the figure change?
+
+    The step clicked is the leftmost one clear of the slider's grip: on the left, a figure wider
+    than the page's column is never cut off.
+    """
     plot = page.locator(f"#{element_id}")
     plot.scroll_into_view_if_needed()
     before = page.evaluate(_FINGERPRINT_JS, element_id)
-    rail = plot.locator(".slider-rail-touch-rect").first
-    box = rail.bounding_box()
-    page.mouse.click(box["x"] + box["width"] / 3, box["y"] + box["height"] / 2)
+    active = page.evaluate("(id) => document.getElementById(id).layout.sliders[0].active || 0", element_id)
+    ticks = [box["x"] + box["width"] / 2 for box in
+             (tick.bounding_box() for tick in plot.locator(".slider-tick-rect").all())]
+    target = next(x for x in ticks if abs(x - ticks[active]) > 30)  # clear of the grip, which a click would only grab
+    rail = plot.locator(".slider-rail-touch-rect").first.bounding_box()
+    page.mouse.click(target, rail["y"] + rail["height"] / 2)
     deadline = time.monotonic() + SLIDER_TIMEOUT
     while time.monotonic() < deadline:
         if page.evaluate(_FINGERPRINT_JS, element_id) != before:
@@ -117,6 +132,12 @@ def test_site_page_renders_in_chromium(source, browser, site):
         problems += [f"figure {f['id']} is not drawn (no .js-plotly-plot .main-svg)" for f in figures if not f["drawn"]]
         if source.endswith(".ipynb") and not figures:
             problems.append("a lesson page with no plotly figure")
+        if source.endswith(".ipynb") and "$" in lesson_text(source):
+            try:
+                page.wait_for_function("() => document.querySelectorAll('.MathJax, .MathJax_Display').length > 0",
+                                       timeout=WAIT_TIMEOUT * 1000)
+            except Exception:
+                problems.append("MathJax typeset no formula, though the lesson's text has TeX in it")
         for figure in figures:
             if figure["drawn"] and figure["animation"] and not step_slider(page, figure["id"]):
                 problems.append(f"animation {figure['id']}: a click on its frame slider did not change the figure "
