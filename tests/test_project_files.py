@@ -22,11 +22,24 @@ def test_the_papers_it_teaches_are_cited():
     assert "MIT License" in (ROOT / "LICENSE").read_text()
 
 
+def extra_requirements(project: dict, extra: str) -> list[str]:
+    """The requirements of an optional dependency group, its references to other groups (gfe-viz[docs]) expanded."""
+    requirements = []
+    for requirement in project["optional-dependencies"][extra]:
+        groups = re.fullmatch(r"gfe-viz\[([\w,-]+)\]", requirement)
+        if groups:
+            for group in groups.group(1).split(","):
+                requirements += extra_requirements(project, group)
+        else:
+            requirements.append(requirement)
+    return requirements
+
+
 def test_the_conda_environment_mirrors_pyproject():
     import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = project["dependencies"] + [d for d in project["optional-dependencies"]["test"]]
+    wanted = project["dependencies"] + extra_requirements(project, "test")
     conda = {line.strip()[2:] for line in (ROOT / "environment.yml").read_text().splitlines()
              if line.strip().startswith("- ") and ">=" in line}
     renamed = {"torch": "pytorch"}  # conda-forge's name

@@ -19,6 +19,7 @@ embedded plotly.js.
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -26,9 +27,12 @@ from typing import Any, Callable
 import ipywidgets as widgets
 import plotly.graph_objects as go
 import plotly.io as pio
+from plotly.utils import PlotlyJSONEncoder
 
 Render = Callable[..., tuple[go.Figure, dict[str, float]]]
 COMPUTING = "<i>computing…</i>"  #: the summary line while a render runs
+SLIDER_ROOM = 90  #: pixels added below a precomputed figure for its slider
+_SELECTIONS = (widgets.Dropdown, widgets.RadioButtons, widgets.Select, widgets.SelectionSlider, widgets.ToggleButtons)
 
 
 @dataclass(eq=False)
@@ -136,6 +140,67 @@ def interactive_view(render: Render, controls: dict[str, widgets.ValueWidget], c
         control.observe(view._on_change, names="value")
     view.update()
     return view
+
+
+def precomputed_figure(view: InteractiveView, control: str, max_values: int = 40) -> go.Figure:
+    """The view's figure at every value of one discrete control, behind a plotly slider of its own.
+
+    A kernel-free variant of the view: each value is rendered once, here, and the figure holds
+    them all as animation frames, so that its slider steps through them in a page with no Python
+    behind it (the lessons' website). A frame holds the traces and layout entries that differ
+    between values, the figure the rest once. The other controls keep their
+    current values; the figure starts at the control's current value. ``control`` must be a
+    selection (dropdown, selection slider, ...) or an integer slider with at most ``max_values``
+    values, and the view's figure must not be an animation itself.
+    """
+    if control not in view.controls:
+        raise ValueError(f"control must be one of the view's controls {sorted(view.controls)}, got {control!r}")
+    widget = view.controls[control]
+    if isinstance(widget, _SELECTIONS):
+        choices = [option if isinstance(option, tuple) else (str(option), option) for option in widget.options]
+    elif isinstance(widget, widgets.IntSlider):
+        choices = [(str(v), v) for v in range(widget.min, widget.max + 1, widget.step)]
+    else:
+        raise ValueError(f"control {control!r} must be a selection or an IntSlider to be precomputed, "
+                         f"got a {type(widget).__name__}")
+    if len(choices) > max_values:
+        raise ValueError(f"control {control!r} has {len(choices)} values, more than max_values={max_values} "
+                         "frames to precompute; raise max_values if the page may be that large")
+    rendered = [(label, view._rendered({**view.values, control: value})[0]) for label, value in choices]
+    view.summary_line.value = format_summary(view.summary, html=True)  # not the "computing" of those renders
+    traces = {len(figure.data) for _, figure in rendered}
+    if len(traces) > 1:
+        raise ValueError(f"the view draws {sorted(traces)} traces at different values of {control!r}: "
+                         "a precomputed slider needs the same traces at every value")
+    if any(figure.frames for _, figure in rendered):
+        raise ValueError("the view's figure is an animation already; its frames cannot be nested in another slider")
+    current = next(k for k, (_, value) in enumerate(choices) if value == widget.value)
+    # A frame holds only what changes between values: the traces and layout entries that differ.
+    traces = [[_as_json(trace.to_plotly_json()) for trace in figure.data] for _, figure in rendered]
+    changing = [i for i in range(len(traces[0])) if len({shown[i] for shown in traces}) > 1]
+    layouts = [figure.layout.to_plotly_json() for _, figure in rendered]
+    keys = sorted({key for layout in layouts for key in layout} - {"template"})
+    moving = [key for key in keys if len({_as_json(layout.get(key)) for layout in layouts}) > 1]
+    result = go.Figure(rendered[current][1])
+    result.frames = [go.Frame(name=label, traces=changing, data=[figure.data[i] for i in changing],
+                              layout={key: layout[key] for key in moving if key in layout})
+                     for (label, figure), layout in zip(rendered, layouts)]
+    step = {"mode": "immediate", "frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}}
+    # The slider goes into room added below the figure, clear of what the figure put under its plots (a legend).
+    height, margin = result.layout.height or 450, result.layout.margin  # plotly's defaults: 450, t 100, b 80
+    bottom = 80 if margin.b is None else margin.b
+    plots = height - (100 if margin.t is None else margin.t) - bottom
+    result.update_layout(height=height + SLIDER_ROOM, margin_b=bottom + SLIDER_ROOM, sliders=[{
+        "active": current, "currentvalue": {"prefix": f"{widget.description or control}: "},
+        "y": -bottom / plots, "yanchor": "top", "pad": {"t": 10},
+        "steps": [{"label": label, "method": "animate", "args": [[label], step]} for label, _ in choices],
+    }])
+    return result
+
+
+def _as_json(value) -> str:
+    """``value`` (plotly JSON, numpy arrays in it) as one canonical string, to compare two of them."""
+    return json.dumps(value, cls=PlotlyJSONEncoder, sort_keys=True)
 
 
 def figure_output(figure: go.Figure) -> dict:

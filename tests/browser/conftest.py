@@ -15,6 +15,7 @@ import pytest
 
 from .jupyterlab_process import JupyterLabServer, copy_notebooks
 from .settings import ARTIFACTS_DIR, CHROMIUM, CHROMIUM_ARGS, NOTEBOOKS_DIR
+from .site_server import StaticServer, build_site
 
 
 def pytest_configure(config):
@@ -82,6 +83,25 @@ def jupyterlab(tmp_path_factory):
     try:
         server.start()
     except RuntimeError as error:  # start() has stopped the server already
+        pytest.fail(str(error), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory, chromium_executable):
+    """The lessons' site built by ``mkdocs build --strict`` into a temporary folder, served on loopback.
+
+    It needs Chromium only to be looked at: without Chromium it is not built (the tests using it
+    skip, or fail in CI, with the reason).
+    """
+    site_dir = tmp_path_factory.mktemp("site")
+    try:
+        build_site(site_dir)
+        server = StaticServer(site_dir).start()
+    except (RuntimeError, OSError) as error:
         pytest.fail(str(error), pytrace=False)
     try:
         yield server
