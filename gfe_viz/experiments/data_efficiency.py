@@ -39,7 +39,7 @@ import os
 import platform
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -47,7 +47,7 @@ from typing import Callable
 import torch
 
 from .._checks import check_choice, check_positive, check_positive_int
-from ..amd import AMD_MNIST, AMDOptions
+from ..amd import ACCEPTANCE_MODES, AMD_MNIST, AMDOptions
 from ..data import DATASETS, load_images
 from ..device import resolve_device, threads_for_batch, torch_threads
 from ..models import initial_model
@@ -66,28 +66,37 @@ RECONSTRUCTIONS_FILE = "reconstructions.pt"
 RECONSTRUCTED_IMAGES = 8  #: validation images (the first ones) whose reconstructions every checkpoint stores
 
 
+def _setting(default, help: str, **option):
+    """A settings field with its command-line form: ``help``, and optionally ``option`` (its name, when
+    not ``--`` + the field name with dashes), ``choices`` (a validation table; a dict offers its keys)
+    and ``minimum`` (of an integer, default 1); see :func:`gfe_viz.cli.add_settings_options`."""
+    return field(default=default, metadata={"help": help, **option})
+
+
 @dataclass(frozen=True)
 class DataEfficiencySettings:
-    """Everything that determines the results; a folder holds the results of one settings value."""
+    """Everything that determines the results; a folder holds the results of one settings value.
+    Each field's ``metadata`` gives its command-line option (``gfe-viz data-efficiency``)."""
 
-    datasets: tuple[str, ...] = ("mnist",)
-    images: int = 10_000  #: training images each unit streams
-    batch_size: int = 5
-    latent_dim: int = 20
-    methods: tuple[str, ...] = ("ae", "gfe")
-    seeds: tuple[int, ...] = (0,)
-    #: the first test images, the held-out set; None: sized to the run, min(1000, max(100, images // 3))
-    val_images: int | None = None
-    #: number of log-spaced evaluation points; None: sized to the run, min(15, max(4, images // 200))
-    checkpoints: int | None = None
-    tau: float = 1e4
-    amd: str = "mnist"  #: AMD preset, a key of :data:`AMD_PRESETS`
-    acceptance: str = "per_sample"
-    order: int = 1
-    lr: float = 5e-4
-    #: GFE's training encoder: "paper" (tau, amd, acceptance and order above) or "fast"
-    #: (:data:`gfe_viz.TRAINING_FAST` with this tau); validation always encodes with the paper's
-    encoder: str = "paper"
+    datasets: tuple[str, ...] = _setting(("mnist",), "one or more data sets", option="--dataset", choices=DATASETS)
+    images: int = _setting(10_000, "training images each unit streams")
+    batch_size: int = _setting(5, "training batch size")
+    latent_dim: int = _setting(20, "latent dimension d")
+    methods: tuple[str, ...] = _setting(("ae", "gfe"), "gfe: approximate adjoint; gfe_full: full adjoint; "
+                                                       "ae: autoencoder", choices=METHODS)
+    seeds: tuple[int, ...] = _setting((0,), "one run per seed; several give the mean and spread", minimum=0)
+    val_images: int | None = _setting(None, "held-out set: this many images from the start of the test set; "
+                                            "unset: sized to the run, min(1000, max(100, images/3))")
+    checkpoints: int | None = _setting(None, "number of log-spaced evaluation points; unset: sized to the run, "
+                                             "min(15, max(4, images/200))")
+    tau: float = _setting(1e4, "GFE integration horizon")
+    amd: str = _setting("mnist", "AMD step-control preset", choices=AMD_PRESETS)
+    acceptance: str = _setting("per_sample", "AMD step acceptance", choices=ACCEPTANCE_MODES)
+    order: int = _setting(1, "GFE flow order", choices=(1, 2))
+    lr: float = _setting(5e-4, "RMSprop learning rate")
+    encoder: str = _setting("paper", "GFE's training encoder: paper (--amd, --acceptance, --order) or fast "
+                                     "(gfe_viz.TRAINING_FAST with this --tau, about 10x fewer decoder evaluations); "
+                                     "validation always encodes with the paper's settings", choices=ENCODERS)
 
     def __post_init__(self):
         for name, choices in (("datasets", DATASETS), ("methods", METHODS)):
@@ -111,8 +120,9 @@ class DataEfficiencySettings:
             check_positive_int(name, getattr(self, name))
         if self.images < self.batch_size:
             raise ValueError(f"images must be >= batch_size={self.batch_size}, got {self.images}")
-        check_choice("amd", self.amd, AMD_PRESETS)
-        check_choice("encoder", self.encoder, ENCODERS)
+        for f in fields(self):  # amd, acceptance, order, encoder: one of their fields' choices
+            if "choices" in f.metadata and not isinstance(f.default, tuple):
+                check_choice(f.name, getattr(self, f.name), f.metadata["choices"])
         check_positive("tau", self.tau)
         check_positive("lr", self.lr)
         for method in self.methods:
