@@ -16,9 +16,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from .amd import ACCEPTANCE_MODES
-from .data import DATASETS
-from .training import METHODS
+import dataclasses
+import types
+import typing
 
 PROG = "gfe-viz"
 FIRST_LESSON = Path("notebooks") / "00_start_here.ipynb"
@@ -50,10 +50,52 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _settings_fields() -> list[tuple[dataclasses.Field, type, bool]]:
+    """Each field of :class:`DataEfficiencySettings` with its value type (``None`` stripped from an
+    optional one, the element type of a tuple) and whether it is a tuple (one or more values)."""
+    from .experiments.data_efficiency import DataEfficiencySettings
+
+    hints = typing.get_type_hints(DataEfficiencySettings)
+    described = []
+    for f in dataclasses.fields(DataEfficiencySettings):
+        hint = hints[f.name]
+        if isinstance(hint, types.UnionType):
+            (hint,) = (arg for arg in typing.get_args(hint) if arg is not type(None))
+        many = typing.get_origin(hint) is tuple
+        described.append((f, typing.get_args(hint)[0] if many else hint, many))
+    return described
+
+
+def add_settings_options(parser: argparse.ArgumentParser) -> None:
+    """One option per settings field, from the field itself: its name (``batch_size`` gives
+    ``--batch-size``, or ``metadata["option"]``), help, default, ``choices`` (a dict offers its keys, sorted)
+    and type: one or more values for a tuple; for an int, a whole number > 0 (>= 0 where ``metadata["minimum"]``
+    is 0) or one of its choices; for a float, a finite number > 0."""
+    for f, kind, many in _settings_fields():
+        meta, option = f.metadata, {}
+        if "choices" in meta:
+            choices = meta["choices"]
+            option["choices"] = sorted(choices) if isinstance(choices, dict) else choices
+        if kind is int:
+            option["type"] = int if "choices" in meta else _non_negative_int if meta.get("minimum") == 0 else _positive_int
+        elif kind is float:
+            option["type"] = _positive_float
+        if many:
+            option["nargs"] = "+"
+        parser.add_argument(meta.get("option", "--" + f.name.replace("_", "-")), dest=f.name, default=f.default,
+                            help=meta["help"], **option)
+
+
+def settings_from_args(args: argparse.Namespace):
+    """The :class:`DataEfficiencySettings` of options added by :func:`add_settings_options`."""
+    from .experiments.data_efficiency import DataEfficiencySettings
+
+    return DataEfficiencySettings(**{f.name: tuple(getattr(args, f.name)) if many else getattr(args, f.name)
+                                     for f, _, many in _settings_fields()})
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from .experiments.data_efficiency import AMD_PRESETS, DataEfficiencySettings as S
     from .experiments.executors import EXECUTORS
-    from .presets import ENCODERS
 
     parser = argparse.ArgumentParser(prog=PROG, description="Gradient Flow Encoding: experiments from the command line.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -68,29 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "seed; the progress bar's 'left' counts the evaluations still to come.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", required=True, help="output folder (new, empty, or a previous run of the same settings)")
-    p.add_argument("--dataset", nargs="+", choices=sorted(DATASETS), default=list(S.datasets), dest="datasets",
-                   help="one or more data sets")
-    p.add_argument("--images", type=_positive_int, default=S.images, help="training images each run streams")
-    p.add_argument("--batch-size", type=_positive_int, default=S.batch_size, help="training batch size")
-    p.add_argument("--latent-dim", type=_positive_int, default=S.latent_dim, help="latent dimension d")
-    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(S.methods),
-                   help="gfe: approximate adjoint; gfe_full: full adjoint; ae: autoencoder")
-    p.add_argument("--seeds", nargs="+", type=_non_negative_int, default=list(S.seeds),
-                   help="one run per seed; several give the mean and spread")
-    p.add_argument("--val-images", type=_positive_int, default=S.val_images,
-                   help="held-out set: this many images from the start of the test set; unset: sized to the run, "
-                        "min(1000, max(100, images/3))")
-    p.add_argument("--checkpoints", type=_positive_int, default=S.checkpoints,
-                   help="number of log-spaced evaluation points; unset: sized to the run, "
-                        "min(15, max(4, images/200))")
-    p.add_argument("--tau", type=_positive_float, default=S.tau, help="GFE integration horizon")
-    p.add_argument("--amd", choices=sorted(AMD_PRESETS), default=S.amd, help="AMD step-control preset")
-    p.add_argument("--acceptance", choices=ACCEPTANCE_MODES, default=S.acceptance, help="AMD step acceptance")
-    p.add_argument("--order", type=int, choices=(1, 2), default=S.order, help="GFE flow order")
-    p.add_argument("--lr", type=_positive_float, default=S.lr, help="RMSprop learning rate")
-    p.add_argument("--encoder", choices=sorted(ENCODERS), default=S.encoder,
-                   help="GFE's training encoder: paper (--amd, --acceptance, --order) or fast (gfe_viz.TRAINING_FAST, "
-                        "about 10x fewer decoder evaluations); validation always encodes with the paper's settings")
+    add_settings_options(p)
     p.add_argument("--target", type=_positive_float, default=None,
                    help="validation loss the summary measures; unset: the AE's final loss")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
@@ -152,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
 def _data_efficiency(args: argparse.Namespace, command: str) -> int:
     """Settings, data and folder errors exit like argument errors (status 2, nothing written);
     a unit stopped because it diverged gives status 1."""
-    from .experiments.data_efficiency import DataEfficiencySettings, format_status, run_data_efficiency, run_status
+    from .experiments.data_efficiency import format_status, run_data_efficiency, run_status
 
     if args.status:
         try:
@@ -161,11 +181,7 @@ def _data_efficiency(args: argparse.Namespace, command: str) -> int:
             args.error(str(exc))
         return 0
     try:
-        settings = DataEfficiencySettings(
-            datasets=tuple(args.datasets), images=args.images, batch_size=args.batch_size, latent_dim=args.latent_dim,
-            methods=tuple(args.methods), seeds=tuple(args.seeds), val_images=args.val_images,
-            checkpoints=args.checkpoints, tau=args.tau, amd=args.amd, acceptance=args.acceptance, order=args.order,
-            lr=args.lr, encoder=args.encoder)
+        settings = settings_from_args(args)
         output = run_data_efficiency(settings, args.out, data_root=args.data_root, device=args.device,
                                      command=command, target=args.target, progress=not args.no_progress,
                                      save_every=args.save_every, threads=args.threads, jobs=args.jobs,

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from ._checks import check_choice, check_positive_int
-from ._paths import cache_home
+from ._paths import user_folder
 
 DATASETS = {"mnist": "MNIST", "fashionmnist": "FashionMNIST"}
 RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -28,11 +28,7 @@ VALIDATION_SEED = 0
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """The data folder: ``root``, else ``$GFE_DATA_DIR``, else ``~/.cache/gfe-viz/data``."""
-    if root is not None:
-        return Path(root).expanduser()
-    if os.environ.get("GFE_DATA_DIR"):
-        return Path(os.environ["GFE_DATA_DIR"]).expanduser()
-    return cache_home() / "data"
+    return user_folder(root, "GFE_DATA_DIR", "data")
 
 
 @dataclass

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ._checks import check_non_negative
-from ._paths import cache_home
+from ._paths import user_folder
 from .data import load_images
 from .device import resolve_device, torch_threads
 from .experiments.results_io import DamagedFileError, atomic_torch_save, json_digest, load_torch_file
@@ -63,11 +63,8 @@ def jitter_weights(model: nn.Module, jitter: float | None = None) -> nn.Module:
 
 
 def cache_folder(cache_dir: str | os.PathLike | None = None) -> Path:
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    if os.environ.get("GFE_CACHE_DIR"):
-        return Path(os.environ["GFE_CACHE_DIR"]).expanduser()
-    return cache_home() / "models"
+    """The demo models' folder: ``cache_dir``, else ``$GFE_CACHE_DIR``, else ``~/.cache/gfe-viz/models``."""
+    return user_folder(cache_dir, "GFE_CACHE_DIR", "models")
 
 
 def train_demo_model(method: str = "gfe", latent_dim: int = 2, dataset: str = "mnist", n_images: int = 2000,

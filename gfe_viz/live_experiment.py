@@ -18,8 +18,7 @@ from torch import nn
 from ._checks import check_choice, check_positive_int
 from .data import DATASETS, ImageSplits, load_images
 from .demo_models import DEMO_ENCODING, jitter_weights
-from .experiments.data_efficiency import DataEfficiencySettings
-from .experiments.results_io import FIELDS
+from .experiments.training_run import checkpoint_schedule, history_rows, train_on_schedule
 from .models import initial_model
 from .training import METHODS, EncodeSettings, TrainConfig, Trainer
 
@@ -57,9 +56,8 @@ class LiveExperiment:
 
     def rows(self) -> list[dict]:
         """One dict per (method, checkpoint) with the columns of the results files (``results_io.FIELDS``)."""
-        rows = [{"method": method, "seed": run.trainer.config.seed, "dataset": self.dataset, **row}
-                for method, run in self.runs.items() for row in run.trainer.history.rows()]
-        return [{k: row[k] for k in FIELDS} for row in rows]
+        return [row for method, run in self.runs.items()
+                for row in history_rows(run.trainer.history, self.dataset, method, run.trainer.config.seed)]
 
 
 def run_live_experiment(dataset: str = "mnist", methods: tuple[str, ...] = ("ae", "gfe"), n_images: int = 512,
@@ -94,7 +92,7 @@ def run_live_experiment(dataset: str = "mnist", methods: tuple[str, ...] = ("ae"
         check_positive_int(name, value)
     if n_images < batch_size:
         raise ValueError(f"n_images must be >= batch_size={batch_size}, got {n_images}")
-    schedule = DataEfficiencySettings(images=n_images, batch_size=batch_size, checkpoints=n_checkpoints).schedule()
+    schedule = checkpoint_schedule(n_images, batch_size, n_checkpoints)
     if splits is None:
         check_choice("dataset", dataset, DATASETS)
         splits = load_images(dataset)
@@ -104,12 +102,12 @@ def run_live_experiment(dataset: str = "mnist", methods: tuple[str, ...] = ("ae"
         model = jitter_weights(initial_model(method, latent_dim, tuple(splits.train.shape[1:]), seed))
         config = TrainConfig(method=method, batch_size=batch_size, seed=seed, encoding=encoding)
         run = runs[method] = LiveRun(Trainer(model, splits.train, val_images, config, device="cpu"))
-        run.trainer.run(schedule[-1], checkpoints=schedule, progress=progress, on_checkpoint=_snapshot(run))
+        train_on_schedule(run.trainer, schedule, save=_snapshot(run), progress=progress)
     return LiveExperiment(splits.name, runs, val_images, schedule)
 
 
 def _snapshot(run: LiveRun):
-    def keep(trainer: Trainer) -> None:
+    def keep(trainer: Trainer, checkpointed: bool) -> None:  # called at checkpoints only (no save_every)
         run.snapshots[trainer.images_seen] = copy.deepcopy(trainer.model.state_dict())
 
     return keep

@@ -1,5 +1,7 @@
 """The gfe-viz command line: a tiny data-efficiency run, and bad input that exits cleanly writing nothing."""
 
+import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -9,6 +11,7 @@ import pytest
 import torch
 
 from gfe_viz.cli import main
+from gfe_viz.experiments import DataEfficiencySettings
 
 TINY = ["--images", "20", "--val-images", "5", "--tau", "10", "--checkpoints", "2", "--no-progress"]
 
@@ -176,3 +179,32 @@ def test_lessons_outside_the_repository_say_where_to_run_them(tmp_path, monkeypa
     with pytest.raises(SystemExit):
         cli.main(["data-efficiency", "--out", str(tmp_path / "run"), "--no-such-option"])
     assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err
+
+
+def _data_efficiency_parser():
+    from gfe_viz.cli import build_parser
+
+    (commands,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return commands.choices["data-efficiency"]
+
+
+def test_every_setting_has_one_option_with_its_default_and_help():
+    parser = _data_efficiency_parser()
+    for f in dataclasses.fields(DataEfficiencySettings):
+        (action,) = [a for a in parser._actions if a.dest == f.name]
+        assert action.default == f.default and action.help, f.name
+    assert [a.option_strings for a in parser._actions if a.dest == "datasets"] == [["--dataset"]]
+
+
+def test_a_full_command_line_gives_back_its_settings():
+    from gfe_viz.cli import settings_from_args
+
+    wanted = DataEfficiencySettings(datasets=("fashionmnist", "mnist"), images=300, batch_size=6, latent_dim=3,
+                                    methods=("gfe",), seeds=(0, 4), val_images=50, checkpoints=5, tau=123.5,
+                                    amd="default", acceptance="batch", order=2, lr=0.002, encoder="fast")
+    argv = ["--dataset", "fashionmnist", "mnist", "--images", "300", "--batch-size", "6", "--latent-dim", "3",
+            "--methods", "gfe", "--seeds", "0", "4", "--val-images", "50", "--checkpoints", "5", "--tau", "123.5",
+            "--amd", "default", "--acceptance", "batch", "--order", "2", "--lr", "0.002", "--encoder", "fast"]
+    assert all(getattr(wanted, f.name) != f.default for f in dataclasses.fields(DataEfficiencySettings))
+    assert settings_from_args(_data_efficiency_parser().parse_args(["--out", "x", *argv])) == wanted
+    assert settings_from_args(_data_efficiency_parser().parse_args(["--out", "x"])) == DataEfficiencySettings()

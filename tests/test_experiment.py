@@ -81,6 +81,9 @@ def test_schedule_rounds_up_to_whole_batches_and_merges_duplicates():
     ({"seeds": (-1,)}, "seeds must be"),
     ({"tau": -1.0}, "tau must be a finite number > 0, got -1.0"),
     ({"amd": "fast"}, "amd must be one of"),
+    ({"acceptance": "global"}, "acceptance must be one of \\['batch', 'per_sample'\\], got 'global'"),
+    ({"order": 3}, "order must be one of \\[1, 2\\], got 3"),
+    ({"encoder": "faster"}, "encoder must be one of \\['fast', 'paper'\\], got 'faster'"),
     ({"methods": ("gfe_full",), "order": 2}, "gfe_full"),
 ])
 def test_bad_settings_raise_naming_the_parameter(change, message):

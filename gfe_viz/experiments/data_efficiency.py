@@ -34,12 +34,10 @@ regimes). A damaged file is named with what to do about it. A unit whose trainin
 
 from __future__ import annotations
 
-import math
 import os
 import platform
-import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -47,7 +45,7 @@ from typing import Callable
 import torch
 
 from .._checks import check_choice, check_positive, check_positive_int
-from ..amd import AMD_MNIST, AMDOptions
+from ..amd import ACCEPTANCE_MODES, AMD_MNIST, AMDOptions
 from ..data import DATASETS, load_images
 from ..device import resolve_device, threads_for_batch, torch_threads
 from ..models import initial_model
@@ -58,6 +56,8 @@ from .executors import EXECUTORS, run_jobs
 from .folder_lock import LOCK_FILE, FolderLock
 from .plots import plot_data_efficiency
 from .summary import format_summary, summarise
+from .training_run import checkpoint_schedule, history_rows
+from .training_run import train_on_schedule as _train  # UnitJob looks it up here, so that a test can replace it
 
 AMD_PRESETS = {"mnist": AMD_MNIST, "default": AMDOptions()}
 IMAGE_SHAPE = (1, 28, 28)
@@ -66,28 +66,37 @@ RECONSTRUCTIONS_FILE = "reconstructions.pt"
 RECONSTRUCTED_IMAGES = 8  #: validation images (the first ones) whose reconstructions every checkpoint stores
 
 
+def _setting(default, help: str, **option):
+    """A settings field with its command-line form: ``help``, and optionally ``option`` (its name, when
+    not ``--`` + the field name with dashes), ``choices`` (a validation table; a dict offers its keys)
+    and ``minimum`` (of an integer, default 1); see :func:`gfe_viz.cli.add_settings_options`."""
+    return field(default=default, metadata={"help": help, **option})
+
+
 @dataclass(frozen=True)
 class DataEfficiencySettings:
-    """Everything that determines the results; a folder holds the results of one settings value."""
+    """Everything that determines the results; a folder holds the results of one settings value.
+    Each field's ``metadata`` gives its command-line option (``gfe-viz data-efficiency``)."""
 
-    datasets: tuple[str, ...] = ("mnist",)
-    images: int = 10_000  #: training images each unit streams
-    batch_size: int = 5
-    latent_dim: int = 20
-    methods: tuple[str, ...] = ("ae", "gfe")
-    seeds: tuple[int, ...] = (0,)
-    #: the first test images, the held-out set; None: sized to the run, min(1000, max(100, images // 3))
-    val_images: int | None = None
-    #: number of log-spaced evaluation points; None: sized to the run, min(15, max(4, images // 200))
-    checkpoints: int | None = None
-    tau: float = 1e4
-    amd: str = "mnist"  #: AMD preset, a key of :data:`AMD_PRESETS`
-    acceptance: str = "per_sample"
-    order: int = 1
-    lr: float = 5e-4
-    #: GFE's training encoder: "paper" (tau, amd, acceptance and order above) or "fast"
-    #: (:data:`gfe_viz.TRAINING_FAST` with this tau); validation always encodes with the paper's
-    encoder: str = "paper"
+    datasets: tuple[str, ...] = _setting(("mnist",), "one or more data sets", option="--dataset", choices=DATASETS)
+    images: int = _setting(10_000, "training images each unit streams")
+    batch_size: int = _setting(5, "training batch size")
+    latent_dim: int = _setting(20, "latent dimension d")
+    methods: tuple[str, ...] = _setting(("ae", "gfe"), "gfe: approximate adjoint; gfe_full: full adjoint; "
+                                                       "ae: autoencoder", choices=METHODS)
+    seeds: tuple[int, ...] = _setting((0,), "one run per seed; several give the mean and spread", minimum=0)
+    val_images: int | None = _setting(None, "held-out set: this many images from the start of the test set; "
+                                            "unset: sized to the run, min(1000, max(100, images/3))")
+    checkpoints: int | None = _setting(None, "number of log-spaced evaluation points; unset: sized to the run, "
+                                             "min(15, max(4, images/200))")
+    tau: float = _setting(1e4, "GFE integration horizon")
+    amd: str = _setting("mnist", "AMD step-control preset", choices=AMD_PRESETS)
+    acceptance: str = _setting("per_sample", "AMD step acceptance", choices=ACCEPTANCE_MODES)
+    order: int = _setting(1, "GFE flow order", choices=(1, 2))
+    lr: float = _setting(5e-4, "RMSprop learning rate")
+    encoder: str = _setting("paper", "GFE's training encoder: paper (--amd, --acceptance, --order) or fast "
+                                     "(gfe_viz.TRAINING_FAST with this --tau, about 10x fewer decoder evaluations); "
+                                     "validation always encodes with the paper's settings", choices=ENCODERS)
 
     def __post_init__(self):
         for name, choices in (("datasets", DATASETS), ("methods", METHODS)):
@@ -111,8 +120,9 @@ class DataEfficiencySettings:
             check_positive_int(name, getattr(self, name))
         if self.images < self.batch_size:
             raise ValueError(f"images must be >= batch_size={self.batch_size}, got {self.images}")
-        check_choice("amd", self.amd, AMD_PRESETS)
-        check_choice("encoder", self.encoder, ENCODERS)
+        for f in fields(self):  # amd, acceptance, order, encoder: one of their fields' choices
+            if "choices" in f.metadata and not isinstance(f.default, tuple):
+                check_choice(f.name, getattr(self, f.name), f.metadata["choices"])
         check_positive("tau", self.tau)
         check_positive("lr", self.lr)
         for method in self.methods:
@@ -127,14 +137,8 @@ class DataEfficiencySettings:
                            eval_encoding=paper)
 
     def schedule(self) -> list[int]:
-        """Checkpoints: ``checkpoints`` log-spaced image counts from one batch to ``images``, each
-        rounded up to whole batches (so fewer when they coincide); the last one ends the unit."""
-        bs, end = self.batch_size, math.ceil(self.images / self.batch_size) * self.batch_size
-        if self.checkpoints == 1:
-            return [end]
-        ratio = end / bs
-        points = {math.ceil(bs * ratio ** (i / (self.checkpoints - 1)) / bs) * bs for i in range(self.checkpoints)}
-        return sorted(min(p, end) for p in points)
+        """The checkpoints (:func:`~.training_run.checkpoint_schedule`); the last one ends the unit."""
+        return checkpoint_schedule(self.images, self.batch_size, self.checkpoints)
 
     def to_dict(self) -> dict:
         """JSON-ready settings, with the AMD preset's values spelt out."""
@@ -166,6 +170,10 @@ class Unit:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def rows(self, history: History) -> list[dict]:
+        """The results rows of the unit's History (:func:`~.training_run.history_rows`)."""
+        return history_rows(history, self.dataset, self.method, self.seed)
 
 
 @dataclass
@@ -243,8 +251,7 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
         run = _check_folder(folder, settings)  # again: another run may have written it before we held the lock
         units = [Unit(d, m, s) for d in settings.datasets for s in settings.seeds for m in settings.methods]
         saved = {u.name: _saved_state(folder, u, settings.digest()) for u in units}
-        rows = {u.name: _unit_rows(u, History(**saved[u.name]["trainer"]["history"])) if saved[u.name] else []
-                for u in units}
+        rows = {u.name: _saved_rows(u, saved[u.name]) for u in units}
         stopped = dict(run["stopped"]) if run else {}
         todo = [u for u in units if u.name not in stopped
                 and (not rows[u.name] or rows[u.name][-1]["images_seen"] < end)]
@@ -258,7 +265,7 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
             results_io.write_rows(folder / "results.csv", [r for u in units for r in rows[u.name]])
 
         def saved_in_process(unit: Unit, trainer: Trainer) -> None:
-            rows[unit.name] = _unit_rows(unit, trainer.history)
+            rows[unit.name] = unit.rows(trainer.history)
             write_results()
             if on_save is not None:
                 on_save(unit, trainer)
@@ -272,8 +279,7 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
         def done(i: int, diverged: str | None) -> None:
             unit = todo[i]
             if not in_process:  # the unit saved in another process: its rows are in its state file
-                state = _saved_state(folder, unit, settings.digest())
-                rows[unit.name] = _unit_rows(unit, History(**state["trainer"]["history"])) if state else []
+                rows[unit.name] = _saved_rows(unit, _saved_state(folder, unit, settings.digest()))
                 write_results()
             if diverged is not None:  # its rows up to the last save stay; the other units go on
                 stopped[unit.name] = f"{unit.name}: {diverged}"
@@ -342,7 +348,8 @@ class UnitJob:
                 self.on_save(unit, trainer)
 
         try:
-            _train(trainer, [p for p in self.settings.schedule() if p <= self.until], save, self.save_every, self.progress, desc=unit.name)
+            _train(trainer, [p for p in self.settings.schedule() if p <= self.until], save, self.save_every,
+                   self.progress, desc=unit.name)
         except TrainingDiverged as exc:
             return str(exc)
         return None
@@ -357,20 +364,6 @@ def _end_of_this_run(schedule: list[int], stop_at: int | None) -> int:
     if stop_at < schedule[0]:
         raise ValueError(f"stop_at must be at least the first checkpoint, {schedule[0]} images, got {stop_at}")
     return max(p for p in schedule if p <= stop_at)
-
-
-def _train(trainer: Trainer, schedule: list[int], save, save_every: float, progress: bool, desc: str) -> None:
-    """Train to the last checkpoint, evaluating and saving at each one (``save(trainer, True)``) and
-    saving every ``save_every`` s (``save(trainer, False)``)."""
-    last_save = time.monotonic()
-
-    def save_when_due(trainer: Trainer, checkpointed: bool) -> None:
-        nonlocal last_save
-        if checkpointed or time.monotonic() - last_save >= save_every:
-            save(trainer, checkpointed)
-            last_save = time.monotonic()
-
-    trainer.run(schedule[-1], checkpoints=schedule, progress=progress, on_step=save_when_due, desc=desc)
 
 
 def _trainer(settings: DataEfficiencySettings, unit: Unit, images: _Images, device, state: dict | None) -> Trainer:
@@ -393,7 +386,7 @@ def run_status(out: str | os.PathLike) -> list[dict]:
     if not (folder / "run.json").is_file():
         raise FileNotFoundError(f"no run.json in {folder}: not a data-efficiency run folder")
     s = results_io.read_json(folder / "run.json", "restore it from a copy")["settings"]
-    end = math.ceil(s["images"] / s["batch_size"]) * s["batch_size"]
+    end = checkpoint_schedule(s["images"], s["batch_size"], s["checkpoints"])[-1]
     status = []
     for unit in (Unit(d, m, seed) for d in s["datasets"] for seed in s["seeds"] for m in s["methods"]):
         state = _saved_state(folder, unit, results_io.json_digest(s))
@@ -418,8 +411,9 @@ def format_status(status: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _unit_rows(unit: Unit, history: History) -> list[dict]:
-    return [{"dataset": unit.dataset, "method": unit.method, "seed": unit.seed, **row} for row in history.rows()]
+def _saved_rows(unit: Unit, state: dict | None) -> list[dict]:
+    """The unit's results rows in its saved file (none before its first save)."""
+    return unit.rows(History(**state["trainer"]["history"])) if state else []
 
 
 def _saved_state(folder: Path, unit: Unit, digest: str) -> dict | None:
