@@ -147,3 +147,23 @@ def test_flow_view_controls_drive_the_encoding(tiny):
     assert (start.x[0], start.y[0]) == pytest.approx((0.5, -0.5))
     expected = encode(decoder, images[2:3], z0=torch.tensor([[0.5, -0.5]]), tau=100.0)
     assert view.summary["loss"] == pytest.approx(float(expected.loss[0]), rel=1e-6)
+
+
+def test_flow_view_solves_again_for_a_new_step_count_only_with_a_fixed_step_solver(tiny, monkeypatch):
+    import gfe_viz.viz.landscape as landscape
+
+    decoder, images = tiny
+    real, solvers = landscape.encode, []
+    monkeypatch.setattr(landscape, "encode", lambda *args, **kwargs: solvers.append(kwargs.get("solver", "amd"))
+                        or real(*args, **kwargs))
+    view = flow_view(decoder, images, tau=100.0, resolution=9, n_frames=4)
+    solvers.clear()
+    shown = view.output.outputs[0]
+    view.update(steps=50)  # AMD takes no fixed steps: the same figure, no solve
+    assert solvers == [] and view.output.outputs[0] == shown
+    view.update(solver="euler")
+    view.update(steps=20)
+    assert solvers == ["euler", "euler"]
+    fresh = flow_view(decoder, images, tau=100.0, resolution=9, n_frames=4)
+    fresh.update(solver="euler", steps=20)
+    assert fresh.output.outputs[0] == view.output.outputs[0] and fresh.summary == view.summary

@@ -125,12 +125,14 @@ def trajectory_animation(decoder: nn.Module, x: torch.Tensor, landscape: Landsca
     figure.add_trace(go.Scatter(x=compact(path[:, 0]), y=compact(path[:, 1]), mode="lines", name="whole path",
                                 line=dict(color="rgba(255,255,255,0.35)", width=1)), 1, 1)
 
-    def moving(k: int) -> list:
+    def moving(k: int) -> list[dict]:
+        """Traces 2-4 at frame k as plain dicts: plotly checks them once, in the figure, a third of
+        the time that go objects (checked when made, again in a frame, again in the figure) take."""
         so_far, now = path[:keep[k] + 1], path[keep[k]]
-        return [go.Scatter(x=compact(so_far[:, 0]), y=compact(so_far[:, 1]), mode="lines+markers", name="path so far",
-                           line=dict(color="white", width=2), marker=dict(size=4)),
-                go.Scatter(x=compact(now[:1]), y=compact(now[1:]), mode="markers", name="z(t)",
-                           marker=dict(color="red", size=12, symbol="x")),
+        return [dict(type="scatter", x=compact(so_far[:, 0]), y=compact(so_far[:, 1]), mode="lines+markers",
+                     name="path so far", line=dict(color="white", width=2), marker=dict(size=4)),
+                dict(type="scatter", x=compact(now[:1]), y=compact(now[1:]), mode="markers", name="z(t)",
+                     marker=dict(color="red", size=12, symbol="x")),
                 _image_trace(images[k], "reconstruction")]
 
     for trace, col in zip(moving(0), (1, 1, 2)):
@@ -141,7 +143,7 @@ def trajectory_animation(decoder: nn.Module, x: torch.Tensor, landscape: Landsca
         return f"{title + ': ' if title else ''}t = {t[keep[k]]:.4g}, step {keep[k]}, loss = {losses[k]:.4f}"
 
     names = [str(k) for k in range(len(keep))]
-    figure.frames = [go.Frame(data=moving(k), traces=[2, 3, 4], name=name, layout=dict(title=dict(text=caption(k))))
+    figure.frames = [dict(data=moving(k), traces=[2, 3, 4], name=name, layout=dict(title=dict(text=caption(k))))
                      for k, name in enumerate(names)]
     slider = frame_slider(names, [f"{v:.3g}" for v in t[keep]], prefix="t = ", y=-0.2)  # below the z₁ label
     figure.update_layout(title=caption(0), width=980, height=460, showlegend=False, margin=dict(t=80, b=130),
@@ -193,7 +195,13 @@ def flow_view(decoder: nn.Module, images: torch.Tensor, amd: AMDOptions = AMD_MN
         "steps": widgets.IntSlider(value=200, min=10, max=2000, step=10, description="euler/rk4 steps",
                                    style={"description_width": "initial"}),
     }
-    return interactive_view(render, controls)
+
+    def figure_key(values: dict) -> tuple:
+        """The control values, ``steps`` left out unless the solver takes fixed steps (it changes nothing else)."""
+        fixed = values["solver"] in FIXED_STEP
+        return tuple((name, value) for name, value in values.items() if fixed or name != "steps")
+
+    return interactive_view(render, controls, key=figure_key)
 
 
 def result_summary(result: EncodeResult, sample: int = 0) -> dict[str, float | int | str]:
@@ -237,9 +245,10 @@ def pixels(images: np.ndarray) -> np.ndarray:
     return np.round(np.clip(images, 0.0, 1.0) * 255).astype(np.uint8)
 
 
-def _image_trace(image: np.ndarray, name: str) -> go.Heatmap:
-    return go.Heatmap(z=image, name=name, colorscale="Greys", reversescale=True, zmin=0, zmax=255, showscale=False,
-                      hovertemplate="%{z}<extra></extra>")
+def _image_trace(image: np.ndarray, name: str) -> dict:
+    """An 8-bit image as a heat-map trace, a plain dict (see ``moving`` in :func:`trajectory_animation`)."""
+    return dict(type="heatmap", z=image, name=name, colorscale="Greys", reversescale=True, zmin=0, zmax=255,
+                showscale=False, hovertemplate="%{z}<extra></extra>")
 
 
 def _as_images(out: torch.Tensor) -> torch.Tensor:
