@@ -8,7 +8,6 @@ image at each point of the trajectory shows what the latent means.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import ipywidgets as widgets
 import numpy as np
@@ -162,7 +161,8 @@ def flow_view(decoder: nn.Module, images: torch.Tensor, amd: AMDOptions = AMD_MN
 
     Controls: ``image`` (index), ``z0_1``/``z0_2`` (start point), ``tau``, ``alpha_schedule``,
     ``solver``, ``steps`` (number of fixed steps of euler and rk4: dt = tau / steps). Each change
-    encodes one image (``record=True``); the landscape of each image is computed once.
+    encodes one image (``record=True``); the landscapes of all images are computed with the view,
+    so that the image slider never waits for one.
     """
     images = check_tensor("images", images, min_dim=2)
     _check_latent_2d(decoder)
@@ -171,9 +171,7 @@ def flow_view(decoder: nn.Module, images: torch.Tensor, amd: AMDOptions = AMD_MN
         centers = encode(decoder, images, amd=amd, tau=tau, loss=loss).z
     limits = latent_limits(torch.cat([centers, torch.zeros(1, 2)]).numpy(), margin=0.4)
 
-    @lru_cache(maxsize=None)
-    def landscape_of(index: int) -> Landscape:
-        return loss_landscape(decoder, images[index:index + 1], limits, resolution, loss)
+    landscapes = [loss_landscape(decoder, images[i:i + 1], limits, resolution, loss) for i in range(images.shape[0])]
 
     def render(image, z0_1, z0_2, tau, alpha_schedule, solver, steps):
         x = images[image:image + 1]
@@ -181,7 +179,7 @@ def flow_view(decoder: nn.Module, images: torch.Tensor, amd: AMDOptions = AMD_MN
         result = encode(decoder, x, solver=solver, loss=loss, z0=torch.tensor([[z0_1, z0_2]]), tau=tau, record=True,
                         alpha_schedule=alpha_schedule, **options)
         t, path = sample_path(result)
-        figure = trajectory_animation(decoder, x, landscape_of(image), t, path, n_frames, loss, title=solver)
+        figure = trajectory_animation(decoder, x, landscapes[image], t, path, n_frames, loss, title=solver)
         return figure, result_summary(result)
 
     step = round((limits[1] - limits[0]) / 100, 3)
