@@ -428,6 +428,22 @@ def test_e4_figures():
     assert trace_names(loss_rate_figure(runs, ["truncation-driven collapse"], "rates")) == ["seed 0"]
 
 
+def test_threshold_ode_explorer_moves_the_strip_without_solving_again(monkeypatch):
+    import gfe_viz.truncation.widgets as module
+
+    real, solves = module.run_threshold_ode, []
+    monkeypatch.setattr(module, "run_threshold_ode", lambda **kwargs: solves.append(kwargs) or real(**kwargs))
+    view = threshold_ode_explorer(n_points=30, n_seed=3, target=1.0, step=1e-2, t_end=4.0)
+    view.update(time=1.0)
+    view.update(time=3.0)
+    assert len(solves) == 1
+    view.update(target=0.0)
+    assert len(solves) == 2 and solves[-1]["target"] == 0.0
+    fresh = threshold_ode_explorer(n_points=30, n_seed=3, target=0.0, step=1e-2, t_end=4.0)
+    fresh.update(time=3.0)
+    assert fresh.output.outputs == view.output.outputs and fresh.report() == view.report()
+
+
 def test_threshold_ode_explorer_updates_its_figure_and_summary():
     view = threshold_ode_explorer(n_points=30, n_seed=3, target=1.0, step=1e-2, t_end=4.0)
     first = view.figure

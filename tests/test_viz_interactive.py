@@ -69,6 +69,22 @@ def test_a_setting_seen_before_is_shown_again_without_rendering():
         make_view(cache_size=-1)
 
 
+def test_settings_with_the_same_key_share_one_render():
+    def key(values):  # kind "b" draws the same figure at every scale
+        return values["kind"], values["scale"] if values["kind"] == "a" else None
+
+    view, calls = make_view(key=key)
+    view.update(kind="b")
+    shown = view.output.outputs[0]
+    view.update(scale=3.0)
+    assert calls == [(1.0, "a"), (1.0, "b")] and view.output.outputs[0] == shown
+    assert view.values == {"scale": 3.0, "kind": "b"}
+    view.update(kind="a")  # kind "a" tells the scales apart
+    assert calls[-1] == (3.0, "a") and list(view.figure.data[0].y) == [0, 3.0, 6.0]
+    with pytest.raises(TypeError, match="key must be None or a callable taking the control values, got str"):
+        make_view(key="scale")
+
+
 def test_reset_shows_the_settings_the_view_was_built_with():
     view, calls = make_view()
     first = view.output.outputs[0]

@@ -163,3 +163,39 @@ def test_flow_view_controls_drive_the_encoding(tiny):
     assert (start.x[0], start.y[0]) == pytest.approx((0.5, -0.5))
     expected = encode(decoder, images[2:3], z0=torch.tensor([[0.5, -0.5]]), tau=100.0)
     assert view.summary["loss"] == pytest.approx(float(expected.loss[0]), rel=1e-6)
+
+
+def test_flow_view_solves_again_for_a_new_step_count_only_with_a_fixed_step_solver(tiny, monkeypatch):
+    import gfe_viz.viz.landscape as landscape
+
+    decoder, images = tiny
+    real, solvers = landscape.encode, []
+    monkeypatch.setattr(landscape, "encode", lambda *args, **kwargs: solvers.append(kwargs.get("solver", "amd"))
+                        or real(*args, **kwargs))
+    view = flow_view(decoder, images, tau=100.0, resolution=9, n_frames=4)
+    solvers.clear()
+    shown = view.output.outputs[0]
+    view.update(steps=50)  # AMD takes no fixed steps: the same figure, no solve
+    assert solvers == [] and view.output.outputs[0] == shown
+    view.update(solver="euler")
+    view.update(steps=20)
+    assert solvers == ["euler", "euler"]
+    fresh = flow_view(decoder, images, tau=100.0, resolution=9, n_frames=4)
+    fresh.update(solver="euler", steps=20)
+    assert fresh.output.outputs[0] == view.output.outputs[0] and fresh.summary == view.summary
+
+
+def test_flow_view_computes_every_landscape_with_the_view(tiny, monkeypatch):
+    import gfe_viz.viz.landscape as landscape
+
+    decoder, images = tiny
+    real, made = landscape.loss_landscape, []
+    monkeypatch.setattr(landscape, "loss_landscape",
+                        lambda *args, **kwargs: made.append(args[1]) or real(*args, **kwargs))
+    view = flow_view(decoder, images, tau=100.0, resolution=9, n_frames=4)
+    assert [torch.equal(x, images[i:i + 1]) for i, x in enumerate(made)] == [True] * images.shape[0]
+    view.update(image=2)
+    second = np.array(view.figure.data[0].z)
+    view.update(image=1)
+    assert len(made) == images.shape[0]  # the image slider only looks its landscape up
+    assert not np.array_equal(second, np.array(view.figure.data[0].z))

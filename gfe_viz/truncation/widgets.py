@@ -7,6 +7,8 @@ replay cells print.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import ipywidgets as widgets
 import numpy as np
 
@@ -27,9 +29,12 @@ def threshold_ode_explorer(n_points: int = 40, n_seed: int = 3, target: float = 
     check_positive_int("n_points", n_points)
     check_positive("t_end", t_end)
 
+    @lru_cache(maxsize=32)
+    def solved(target: float, n_seed: int, n_points: int, step: float):
+        return run_threshold_ode(n_points=n_points, n_seed=n_seed, target=target, step=step, t_end=t_end)
+
     def render(target: float, n_seed: int, n_points: int, step: float, time: float):
-        run = run_threshold_ode(n_points=n_points, n_seed=min(n_seed, n_points), target=target, step=step,
-                                t_end=t_end)
+        run = solved(target, min(n_seed, n_points), n_points, step)  # the strip's time never solves again
         full = run.exact.counts == n_points
         summary = {
             "events": len(run.exact.event_times),

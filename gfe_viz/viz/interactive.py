@@ -8,7 +8,9 @@ again and replaces the figure shown in the view's ``ipywidgets.Output``.
 
 ``render`` must be a function of the control values alone: the view keeps the last
 ``cache_size`` renders by those values, so that going back to a setting (a toggle, a dropdown, a
-slider position seen before) shows it again without solving again.
+slider position seen before) shows it again without solving again. A view whose figure ignores
+some control in some settings (the number of fixed steps when the solver is adaptive) says so
+with ``key``: settings with the same key share one render.
 
 The Output's content is replaced by setting its ``outputs`` state, not by ``display`` inside
 ``with output:``. The state travels on the widget's comm, so the figure never leaks into the
@@ -22,7 +24,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Hashable
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
@@ -45,6 +47,7 @@ class InteractiveView:
         figure: the figure currently shown.
         summary: the numbers ``render`` returned with it.
         cache_size: how many renders it keeps by control values (0: none).
+        key: control values -> what decides the figure (default: all of them, in order).
     """
 
     render: Render
@@ -55,6 +58,7 @@ class InteractiveView:
     summary: dict[str, float] = field(default_factory=dict)
     widget: widgets.Box | None = field(default=None, init=False)
     cache_size: int = 32
+    key: Callable[[dict[str, Any]], Hashable] | None = None
     _syncing: bool = field(default=False, init=False, repr=False)
     _cache: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False)
     _defaults: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
@@ -86,7 +90,7 @@ class InteractiveView:
 
     def _rendered(self, values: dict[str, Any]) -> tuple[go.Figure, dict, dict]:
         """(figure, summary, output) for ``values``: from the cache, or rendered and kept there."""
-        key = tuple(values.items())
+        key = tuple(values.items()) if self.key is None else self.key(values)
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
@@ -116,11 +120,14 @@ class InteractiveView:
             self.update()
 
 
-def interactive_view(render: Render, controls: dict[str, widgets.ValueWidget], cache_size: int = 32) -> InteractiveView:
+def interactive_view(render: Render, controls: dict[str, widgets.ValueWidget], cache_size: int = 32,
+                     key: Callable[[dict[str, Any]], Hashable] | None = None) -> InteractiveView:
     """Wire ``controls`` to ``render`` and draw the first figure.
 
     Sliders get ``continuous_update=False``, so a drag renders once, when it is released. The view
-    keeps the last ``cache_size`` renders by control values (0: render every time).
+    keeps the last ``cache_size`` renders by control values (0: render every time), or by
+    ``key(values)`` when given: a function of the values dict returning what decides the figure
+    (hashable), so that settings the figure does not tell apart share one render.
     """
     if not callable(render):
         raise TypeError(f"render must be a callable returning (go.Figure, dict), got {type(render).__name__}")
@@ -131,7 +138,9 @@ def interactive_view(render: Render, controls: dict[str, widgets.ValueWidget], c
             raise TypeError(f"controls[{name!r}] must be an ipywidgets value widget, got {type(control).__name__}")
     if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
         raise ValueError(f"cache_size must be an integer >= 0, got {cache_size!r}")
-    view = InteractiveView(render=render, controls=dict(controls), cache_size=cache_size)
+    if key is not None and not callable(key):
+        raise TypeError(f"key must be None or a callable taking the control values, got {type(key).__name__}")
+    view = InteractiveView(render=render, controls=dict(controls), cache_size=cache_size, key=key)
     bar = widgets.HBox(list(view.controls.values()), layout=widgets.Layout(flex_flow="row wrap"))
     view.widget = widgets.VBox([bar, view.output, view.summary_line])
     for control in view.controls.values():

@@ -8,7 +8,6 @@ image at each point of the trajectory shows what the latent means.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import ipywidgets as widgets
 import numpy as np
@@ -134,12 +133,14 @@ def trajectory_animation(decoder: nn.Module, x: torch.Tensor, landscape: Landsca
     figure.add_trace(go.Scatter(x=compact(path[:, 0]), y=compact(path[:, 1]), mode="lines", name="whole path",
                                 line=dict(color="rgba(255,255,255,0.35)", width=1)), 1, 1)
 
-    def moving(k: int) -> list:
+    def moving(k: int) -> list[dict]:
+        """Traces 2-4 at frame k as plain dicts: plotly checks them once, in the figure, a third of
+        the time that go objects (checked when made, again in a frame, again in the figure) take."""
         so_far, now = path[:keep[k] + 1], path[keep[k]]
-        return [go.Scatter(x=compact(so_far[:, 0]), y=compact(so_far[:, 1]), mode="lines+markers", name="path so far",
-                           line=dict(color="white", width=2), marker=dict(size=4)),
-                go.Scatter(x=compact(now[:1]), y=compact(now[1:]), mode="markers", name="z(t)",
-                           marker=dict(color="red", size=12, symbol="x")),
+        return [dict(type="scatter", x=compact(so_far[:, 0]), y=compact(so_far[:, 1]), mode="lines+markers",
+                     name="path so far", line=dict(color="white", width=2), marker=dict(size=4)),
+                dict(type="scatter", x=compact(now[:1]), y=compact(now[1:]), mode="markers", name="z(t)",
+                     marker=dict(color="red", size=12, symbol="x")),
                 _image_trace(images[k], "reconstruction")]
 
     for trace, col in zip(moving(0), (1, 1, 2)):
@@ -150,7 +151,7 @@ def trajectory_animation(decoder: nn.Module, x: torch.Tensor, landscape: Landsca
         return f"{title + ': ' if title else ''}t = {t[keep[k]]:.4g}, step {keep[k]}, loss = {losses[k]:.4f}"
 
     names = [str(k) for k in range(len(keep))]
-    figure.frames = [go.Frame(data=moving(k), traces=[2, 3, 4], name=name, layout=dict(title=dict(text=caption(k))))
+    figure.frames = [dict(data=moving(k), traces=[2, 3, 4], name=name, layout=dict(title=dict(text=caption(k))))
                      for k, name in enumerate(names)]
     slider = frame_slider(names, [f"{v:.3g}" for v in t[keep]], prefix="t = ", y=-0.2)  # below the z₁ label
     figure.update_layout(title=caption(0), width=980, height=460, showlegend=False, margin=dict(t=80, b=130),
@@ -169,7 +170,8 @@ def flow_view(decoder: nn.Module, images: torch.Tensor, amd: AMDOptions = AMD_MN
 
     Controls: ``image`` (index), ``z0_1``/``z0_2`` (start point), ``tau``, ``alpha_schedule``,
     ``solver``, ``steps`` (number of fixed steps of euler and rk4: dt = tau / steps). Each change
-    encodes one image (``record=True``); the landscape of each image is computed once.
+    encodes one image (``record=True``); the landscapes of all images are computed with the view,
+    so that the image slider never waits for one.
     """
     images = check_tensor("images", images, min_dim=2)
     _check_latent_2d(decoder)
@@ -178,9 +180,7 @@ def flow_view(decoder: nn.Module, images: torch.Tensor, amd: AMDOptions = AMD_MN
         centers = encode(decoder, images, solver=AMD(amd), tau=tau, loss=loss).z
     limits = latent_limits(torch.cat([centers, torch.zeros(1, 2)]).numpy(), margin=0.4)
 
-    @lru_cache(maxsize=None)
-    def landscape_of(index: int) -> Landscape:
-        return loss_landscape(decoder, images[index:index + 1], limits, resolution, loss)
+    landscapes = [loss_landscape(decoder, images[i:i + 1], limits, resolution, loss) for i in range(images.shape[0])]
 
     def render(image, z0_1, z0_2, tau, alpha_schedule, solver, steps):
         x = images[image:image + 1]
@@ -188,7 +188,7 @@ def flow_view(decoder: nn.Module, images: torch.Tensor, amd: AMDOptions = AMD_MN
         result = encode(decoder, x, solver=method[solver], loss=loss, z0=torch.tensor([[z0_1, z0_2]]), tau=tau,
                         record=True, alpha_schedule=alpha_schedule)
         t, path = sample_path(result)
-        figure = trajectory_animation(decoder, x, landscape_of(image), t, path, n_frames, loss, title=solver,
+        figure = trajectory_animation(decoder, x, landscapes[image], t, path, n_frames, loss, title=solver,
                                       losses=result.trajectory.sample_loss(0).double().numpy())
         return figure, result_summary(result)
 
@@ -203,7 +203,13 @@ def flow_view(decoder: nn.Module, images: torch.Tensor, amd: AMDOptions = AMD_MN
         "steps": widgets.IntSlider(value=200, min=10, max=2000, step=10, description="euler/rk4 steps",
                                    style={"description_width": "initial"}),
     }
-    return interactive_view(render, controls)
+
+    def figure_key(values: dict) -> tuple:
+        """The control values, ``steps`` left out unless the solver takes fixed steps (it changes nothing else)."""
+        fixed = values["solver"] in FIXED_STEP
+        return tuple((name, value) for name, value in values.items() if fixed or name != "steps")
+
+    return interactive_view(render, controls, key=figure_key)
 
 
 def result_summary(result: EncodeResult, sample: int = 0) -> dict[str, float | int | str]:
@@ -247,9 +253,10 @@ def pixels(images: np.ndarray) -> np.ndarray:
     return np.round(np.clip(images, 0.0, 1.0) * 255).astype(np.uint8)
 
 
-def _image_trace(image: np.ndarray, name: str) -> go.Heatmap:
-    return go.Heatmap(z=image, name=name, colorscale="Greys", reversescale=True, zmin=0, zmax=255, showscale=False,
-                      hovertemplate="%{z}<extra></extra>")
+def _image_trace(image: np.ndarray, name: str) -> dict:
+    """An 8-bit image as a heat-map trace, a plain dict (see ``moving`` in :func:`trajectory_animation`)."""
+    return dict(type="heatmap", z=image, name=name, colorscale="Greys", reversescale=True, zmin=0, zmax=255,
+                showscale=False, hovertemplate="%{z}<extra></extra>")
 
 
 def _as_images(out: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,7 @@ cell; the test turns those lines into its failure message.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import time
@@ -99,10 +100,34 @@ _FIGURE_FINGERPRINT_JS = r"""
 }
 """
 
+# True once the fingerprint of cell `index`, output `k` differs from `before` (polled by the page).
+_FIGURE_CHANGED_JS = "([index, k, before]) => (" + _FIGURE_FINGERPRINT_JS + ")([index, k]) !== before"
+
+# Starts watching the ipywidgets Outputs inside the top output of cell `index`, output `k`:
+# window.__gfeOutputAt becomes the time (ms after this call) their content first changes, which
+# is when the kernel's new figure arrives, before plotly draws it.
+_WATCH_OUTPUT_JS = r"""
+([index, k]) => {
+  const found = (""" + _TOP_OUTPUTS_JS + r""").find(([i, j]) => i === index && j === k);
+  if (window.__gfeObserver) window.__gfeObserver.disconnect();
+  window.__gfeOutputAt = null;
+  const start = performance.now();
+  window.__gfeObserver = new MutationObserver(() => {
+    if (window.__gfeOutputAt === null) window.__gfeOutputAt = performance.now() - start;
+  });
+  if (found) found[2].querySelectorAll('.widget-output').forEach(
+    out => window.__gfeObserver.observe(out, {childList: true, subtree: true}));
+}
+"""
+
+LATENCY_COLUMNS = ("notebook", "cell", "output", "control", "key", "changed", "output_ms", "redraw_ms")
+
 
 @dataclass
 class SliderResult:
-    """What moving one slider of one interactive view did."""
+    """What moving one slider of one interactive view did; ``seconds`` runs from the key press to
+    the first sight of the changed figure (or to the end of the wait, when it did not change),
+    ``output_seconds`` to the first change in the view's Output (the kernel's answer; None if none)."""
 
     cell: int
     output: int
@@ -110,6 +135,7 @@ class SliderResult:
     key: str
     changed: bool
     seconds: float
+    output_seconds: float | None = None
 
 
 @dataclass
@@ -270,9 +296,13 @@ class NotebookPage:
         Each step focuses the slider's handle and presses ArrowRight (ArrowLeft when it is at its
         maximum), as a user would from the keyboard; the kernel renders again and the view's
         Output shows a new figure. A step counts as a change when the figures' plotly data or
-        layout differ from before within ``timeout`` seconds. At most ``max_sliders`` are tried;
-        each try is added to ``self.run.sliders``.
+        layout differ from before within ``timeout`` seconds; the page checks every 50 ms, so the
+        time recorded is the input-to-redraw latency to about that. The time until the view's
+        Output changed is recorded too: the rest is plotly drawing in the browser. At most
+        ``max_sliders`` are tried; each try is added to ``self.run.sliders``.
         """
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
         for n in range(max_sliders):
             info = self._mark_slider(cell, output, n)
             if info is None:
@@ -282,18 +312,22 @@ class NotebookPage:
             key = "ArrowLeft" if info["value"] is not None and info["value"] == info["max"] else "ArrowRight"
             handle.scroll_into_view_if_needed()
             handle.focus()
-            handle.press(key)
+            self.page.evaluate(_WATCH_OUTPUT_JS, [cell, output])
             start = time.monotonic()
-            after = before
-            while time.monotonic() - start < timeout:
-                time.sleep(0.5)
-                after = self.page.evaluate(_FIGURE_FINGERPRINT_JS, [cell, output])
-                if after != before:
-                    break
-            self._wait_kernel_idle(timeout=max(5.0, timeout - (time.monotonic() - start)))
+            handle.press(key)
+            try:
+                self.page.wait_for_function(_FIGURE_CHANGED_JS, arg=[cell, output, before], polling=50,
+                                            timeout=timeout * 1000)
+                changed = True
+            except PlaywrightTimeout:
+                changed = False
+            seconds = time.monotonic() - start
+            output_ms = self.page.evaluate("() => window.__gfeOutputAt")
+            self._wait_kernel_idle(timeout=max(5.0, timeout - seconds))
             label = f"{info['label'] or 'slider ' + str(n)!r} ({info['value']} -> {handle.get_attribute('aria-valuenow')})"
-            self.run.sliders.append(SliderResult(cell, output, label, key, after != before, time.monotonic() - start))
-            if after != before:
+            self.run.sliders.append(SliderResult(cell, output, label, key, changed, seconds,
+                                                 None if output_ms is None else output_ms / 1000))
+            if changed:
                 break
 
     # -- screenshot ---------------------------------------------------------------------------
@@ -314,6 +348,23 @@ class NotebookPage:
             page.screenshot(path=str(path))
         finally:
             page.set_viewport_size(viewport)
+
+
+def write_latency(path: Path, run: NotebookRun) -> None:
+    """Put the slider moves of ``run`` into the CSV ``path`` (``LATENCY_COLUMNS``), one row per move,
+    in place of the rows an earlier run of the same notebook left there; other notebooks' rows stay."""
+    rows = []
+    if path.exists():
+        with path.open(newline="") as file:
+            rows = [row for row in csv.DictReader(file) if row["notebook"] != run.name]
+    rows += [{"notebook": run.name, "cell": s.cell, "output": s.output, "control": s.label, "key": s.key,
+              "changed": s.changed, "redraw_ms": round(1000 * s.seconds),
+              "output_ms": "" if s.output_seconds is None else round(1000 * s.output_seconds)} for s in run.sliders]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=LATENCY_COLUMNS)
+        writer.writeheader()
+        writer.writerows(sorted(rows, key=lambda row: (row["notebook"], int(row["cell"]), int(row["output"]))))
 
 
 def read_complete_json(path: Path, timeout: float = 10.0) -> dict:

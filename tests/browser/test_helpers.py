@@ -1,7 +1,9 @@
-"""The browser tests' own helpers, without a browser: REST retries and reading a notebook being saved."""
+"""The browser tests' own helpers, without a browser: REST retries, reading a notebook being saved,
+the latency report."""
 
 from __future__ import annotations
 
+import csv
 import http.server
 import json
 import threading
@@ -10,7 +12,7 @@ import time
 import pytest
 
 from .jupyterlab_process import JupyterLabServer, ServerAPIError
-from .notebook_page import read_complete_json
+from .notebook_page import LATENCY_COLUMNS, NotebookRun, SliderResult, read_complete_json, write_latency
 
 
 class _Replies(http.server.BaseHTTPRequestHandler):
@@ -83,3 +85,22 @@ def test_read_complete_json_names_the_file_when_it_stays_broken(tmp_path):
     path.write_text('{"cells": [')
     with pytest.raises(RuntimeError, match=r"could not read nb.ipynb as complete JSON within 1 s.*JSONDecodeError"):
         read_complete_json(path, timeout=1)
+
+
+def test_write_latency_replaces_only_the_rows_of_the_notebook_run_again(tmp_path):
+    path = tmp_path / "browser" / "latency.csv"
+    first = NotebookRun("02_lab.ipynb", sliders=[
+        SliderResult(5, 0, "'dt0' (0 -> 0.05)", "ArrowRight", True, 0.4321, 0.3),
+        SliderResult(9, 1, "'tau' (3 -> 4)", "ArrowLeft", False, 120.0)])
+    other = NotebookRun("01_flow.ipynb", sliders=[SliderResult(15, 0, "'image' (0 -> 1)", "ArrowRight", True, 0.9)])
+    write_latency(path, first)
+    write_latency(path, other)
+    again = NotebookRun("02_lab.ipynb", sliders=[SliderResult(5, 0, "'dt0'", "ArrowRight", True, 0.25, 0.2)])
+    write_latency(path, again)
+    with path.open(newline="") as file:
+        reader = csv.DictReader(file)
+        assert tuple(reader.fieldnames) == LATENCY_COLUMNS
+        rows = [(r["notebook"], r["cell"], r["control"], r["changed"], r["output_ms"], r["redraw_ms"])
+                for r in reader]
+    assert rows == [("01_flow.ipynb", "15", "'image' (0 -> 1)", "True", "", "900"),
+                    ("02_lab.ipynb", "5", "'dt0'", "True", "200", "250")]

@@ -11,6 +11,8 @@ opened in JupyterLab in headless Chromium, run with the Run menu's "Run All Cell
   a slider redraws the figure (its plotly data or layout changes); the first slider is tried
   first, then the next ones (up to three) if it changed nothing.
 
+Each slider step's input-to-redraw time (key press to changed figure) goes to
+``artifacts/browser/latency.csv``, one row per step, as a report: no time is asserted.
 A screenshot of each notebook goes to ``artifacts/browser/<name>.png``, pass or fail. Notebooks
 run one at a time and each kernel is shut down afterwards, so that a 2-core CI machine runs one
 notebook's work at a time.
@@ -28,11 +30,12 @@ import sys
 import pytest
 
 from .jupyterlab_process import ServerAPIError
-from .notebook_page import NotebookPage, find_problems
+from .notebook_page import NotebookPage, find_problems, write_latency
 from .settings import ARTIFACTS_DIR, NOTEBOOKS_DIR, REPO_ROOT, RUN_TIMEOUT, SLIDER_TIMEOUT, WAIT_TIMEOUT
 
 NOTEBOOKS = sorted(path.name for path in NOTEBOOKS_DIR.glob("*.ipynb")) if NOTEBOOKS_DIR.is_dir() else []
 VIEWPORT = {"width": 1400, "height": 1000}
+LATENCY_CSV = ARTIFACTS_DIR / "latency.csv"
 
 pytestmark = pytest.mark.browser
 
@@ -72,6 +75,7 @@ def test_notebook_runs_and_renders_in_jupyterlab(notebook, browser, jupyterlab):
             nb.screenshot(screenshot)
         except Exception as error:
             driver_errors.append(f"no screenshot: {error}")
+        write_latency(LATENCY_CSV, nb.run)
         page.close()
         try:
             jupyterlab.shutdown_kernels()
@@ -80,7 +84,9 @@ def test_notebook_runs_and_renders_in_jupyterlab(notebook, browser, jupyterlab):
 
     problems = driver_errors + find_problems(nb.run)
     views = len({(s.cell, s.output) for s in nb.run.sliders})
-    print(f"{notebook}: ran in {nb.run.seconds:.0f} s, {views} interactive view(s) moved, screenshot {_shown(screenshot)}")
+    redraws = ", ".join(f"{s.seconds * 1000:.0f} ms" for s in nb.run.sliders if s.changed)
+    print(f"{notebook}: ran in {nb.run.seconds:.0f} s, {views} interactive view(s) moved (redrawn after "
+          f"{redraws or 'no move'}; {_shown(LATENCY_CSV)}), screenshot {_shown(screenshot)}")
     if problems:
         pytest.fail(
             f"{_shown(NOTEBOOKS_DIR / notebook)} in JupyterLab: {len(problems)} problem(s)\n"
