@@ -170,13 +170,14 @@ def test_flow_view_solves_again_for_a_new_step_count_only_with_a_fixed_step_solv
 
     decoder, images = tiny
     real, solvers = landscape.encode, []
-    monkeypatch.setattr(landscape, "encode", lambda *args, **kwargs: solvers.append(kwargs.get("solver", "amd"))
+    monkeypatch.setattr(landscape, "encode", lambda *args, **kwargs: solvers.append(kwargs["solver"].name)
                         or real(*args, **kwargs))
     view = flow_view(decoder, images, tau=100.0, resolution=9, n_frames=4)
     solvers.clear()
     shown = view.output.outputs[0]
     view.update(steps=50)  # AMD takes no fixed steps: the same figure, no solve
     assert solvers == [] and view.output.outputs[0] == shown
+    assert "Error" not in str(view.output.outputs)  # a render that raised shows its traceback in the Output
     view.update(solver="euler")
     view.update(steps=20)
     assert solvers == ["euler", "euler"]

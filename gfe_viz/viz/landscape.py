@@ -21,7 +21,7 @@ from ..amd import AMD_MNIST, AMDOptions
 from ..encode import SOLVERS, encode
 from ..flows import ALPHA_SCHEDULES, GradientFlow
 from ..solution import EncodeResult, Status
-from ..solvers import AMD, RK4, Dopri5, Euler
+from ..solvers import AMD, FIXED_STEP, RK4, Dopri5, Euler
 from .interactive import InteractiveView, interactive_view
 from .plotting import compact, frame_slider, play_button
 
