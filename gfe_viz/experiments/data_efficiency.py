@@ -228,7 +228,8 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
     check_positive("save_every", save_every)
     check_positive_int("jobs", jobs)
     check_choice("executor", executor, EXECUTORS)
-    end = _end_of_this_run(settings.schedule(), stop_at)
+    schedule = settings.schedule()
+    end = _end_of_this_run(schedule, stop_at)
     if target is not None:
         check_positive("target", target)
     in_process = jobs == 1 and executor == "local"
@@ -270,7 +271,8 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
             if on_save is not None:
                 on_save(unit, trainer)
 
-        unit_jobs = [UnitJob(settings, folder, u, data_root, str(device), save_every, progress, end,
+        unit_jobs = [UnitJob(settings, folder, u, data_root, str(device), save_every, progress,
+                             [p for p in schedule if p <= end],
                              on_save=saved_in_process if in_process else None,
                              images=images.get(u.dataset), state=saved.pop(u.name) if in_process else None)
                      for u in todo]
@@ -303,7 +305,7 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
             plot_data_efficiency(all_rows, summary, folder / FIGURE)
         results_io.atomic_torch_save(_collect_reconstructions(folder, units, settings, data_root),
                                      folder / RECONSTRUCTIONS_FILE)
-        if end == settings.schedule()[-1]:
+        if end == schedule[-1]:
             run["completed"] = _now()
             run.pop("paused_at", None)
         else:
@@ -314,7 +316,7 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
 
 @dataclass
 class UnitJob:
-    """Trains one unit to checkpoint ``until`` of the schedule, saving its state in the run folder; picklable,
+    """Trains one unit through ``schedule``, saving its state in the run folder; picklable,
     so that an executor can run it in another process (which then loads the data and the state).
     Returns None, or the message of :class:`~gfe_viz.training.TrainingDiverged` when it stopped."""
 
@@ -325,7 +327,7 @@ class UnitJob:
     device: str
     save_every: float
     progress: bool
-    until: int  #: the last checkpoint to train to
+    schedule: list[int]  #: the checkpoints to train through: the settings' schedule, or its first part
     on_save: Callable[[Unit, Trainer], None] | None = None  #: after each save, in-process runs only
     images: _Images | None = None  #: preloaded by an in-process run
     state: dict | None = None  #: the unit's saved file, preloaded by an in-process run
@@ -348,8 +350,7 @@ class UnitJob:
                 self.on_save(unit, trainer)
 
         try:
-            _train(trainer, [p for p in self.settings.schedule() if p <= self.until], save, self.save_every,
-                   self.progress, desc=unit.name)
+            _train(trainer, self.schedule, save, self.save_every, self.progress, desc=unit.name)
         except TrainingDiverged as exc:
             return str(exc)
         return None
