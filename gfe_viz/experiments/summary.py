@@ -92,13 +92,14 @@ def images_to_reach(rows: list[dict], dataset: str, targets: list[float]) -> lis
     method catches up with the other, which the AE's final loss alone cannot.
     """
     curves = {m: seed_curve(rows, dataset, m) for m in dict.fromkeys(r["method"] for r in rows if r["dataset"] == dataset)}
+    seed_losses = {m: {s: _seed_losses(rows, dataset, m, s) for s in c.seeds} for m, c in curves.items()}
     table = []
     for target in targets:
         reached = {m: first_reaching(c.images_seen, c.mean, target) for m, c in curves.items()}
         ae = reached.get("ae", (None, None))
         ratio = {m: _images_ratio(ae, crossing) for m, crossing in reached.items() if m != "ae"}
-        seeds = {m: {s: first_reaching(*_seed_losses(rows, dataset, m, s), target)[0] for s in c.seeds}
-                 for m, c in curves.items()}
+        seeds = {m: {s: first_reaching(*losses, target)[0] for s, losses in by_seed.items()}
+                 for m, by_seed in seed_losses.items()}
         table.append({"target": target, "methods": reached,
                       "ratio": {m: r for m, r in ratio.items() if r is not None}, "seeds": seeds})
     return table

@@ -8,7 +8,8 @@ repository root:
 
     python results/paper-scale/make_tables.py [FOLDER ...]
 
-FOLDER: run folders (default: every folder here). Folders may share a method when they hold
+FOLDER: run folders (default: every folder here, refused as below when two of them hold the
+same seed of a method, as the AE 10M and AE 1M folders do). Folders may share a method when they hold
 other seeds of it (e.g. seed 0 of a long run and seeds 1 and 2 of a shorter one on the same
 checkpoint grid: a seed-mean curve keeps the checkpoints every seed reached); two folders with the
 same method and seed would mix two runs in one curve, so they are refused.
