@@ -24,13 +24,13 @@ from torch import nn
 
 from .._checks import check_positive, check_tensor
 from ..amd import AMD_MNIST, AMDOptions
+from ..analysis.solver_runs import SolverRun, run_solver
 from ..flows import DAMPING_EPS
 from ..models import LinearDecoder
 from .interactive import InteractiveView, interactive_view
 from .landscape import (PATH_COLORS, Landscape, landscape_heatmap, latent_limits, loss_landscape, path_traces,
                         sample_path)
 from .plotting import compact
-from .solver_lab import SolverRun, run_solver
 
 ORDER_NAMES = {1: "first order", 2: "second order"}
 

@@ -21,57 +21,13 @@ from torch import nn
 
 from .._checks import check_positive, check_positive_int, check_tensor
 from ..amd import ACCEPTANCE_MODES, AMD_MNIST, AMDOptions
-from ..encode import encode
+from ..analysis.solver_runs import SolverRun, run_solver
 from ..flows import GradientFlow
 from ..solution import EncodeResult
-from ..solvers import FIXED_STEP, Solver
 from .interactive import InteractiveView, interactive_view
 from .plotting import compact
 
 SOLVER_COLORS = {"amd": "#1f77b4", "euler": "#d62728", "rk4": "#2ca02c", "dopri5": "#9467bd"}
-
-
-@dataclass
-class SolverRun:
-    """One solve of a batch with its loss history: row k of ``t``, ``nfe``, ``loss`` (K, B) is a point in time.
-
-    ``nfe[k, i]``: decoder evaluations sample i had cost when it was at ``t[k, i]`` with loss
-    ``loss[k, i]``; the last row matches ``result.stats.nfe``.
-    """
-
-    name: str
-    result: EncodeResult
-    t: np.ndarray
-    nfe: np.ndarray
-    loss: np.ndarray
-
-    def mean_curve(self) -> tuple[np.ndarray, np.ndarray]:
-        """Mean NFE per sample (K,) and batch-mean loss (K,) at each row."""
-        return self.nfe.mean(1), self.loss.mean(1)
-
-    def nfe_to_reach(self, target: float) -> float | None:
-        """The mean NFE per sample at which the batch-mean loss first is <= ``target``; None if never."""
-        nfe, loss = self.mean_curve()
-        hit = np.flatnonzero(loss <= target)
-        return float(nfe[hit[0]]) if hit.size else None
-
-
-def run_solver(decoder: nn.Module, x: torch.Tensor, solver: str | Solver = "amd", tau: float = 1e4,
-               loss: str = "bce", z0: str | torch.Tensor = "zeros", name: str | None = None, **options) -> SolverRun:
-    """Encode ``x`` with ``solver`` (a solver object or its name, options as for :func:`gfe_viz.encode`)
-    and keep its loss history, which the recorded result carries (``result.trajectory``).
-
-    AMD: one row per attempt, the loss carried forward from the last accepted attempt. Classical
-    solvers: one row per saved time (``n_save``, default 101), the loss evaluated there, and the
-    evaluations spent to get there (euler 1 and rk4 4 per step of ``dt``; dopri5 from its step log).
-    """
-    x = check_tensor("x", x)
-    if solver in FIXED_STEP and "dt" not in options:
-        raise ValueError(f"solver {solver!r} needs a step: pass dt=... (> 0)")
-    result = encode(decoder, x, solver=solver, tau=tau, loss=loss, z0=z0, record=True, **options)
-    traj = result.trajectory
-    return SolverRun(name=name or result.solver, result=result, t=traj.t.double().numpy(),
-                     nfe=traj.nfe.double().numpy(), loss=traj.loss.double().numpy())
 
 
 # --- the AMD lab -----------------------------------------------------------------------------------
