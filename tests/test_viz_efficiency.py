@@ -13,9 +13,9 @@ from test_live_experiment import FAST, tiny_splits
 from gfe_viz.experiments import DataEfficiencySettings, run_data_efficiency
 from gfe_viz.experiments.results_io import write_rows
 from gfe_viz.live_experiment import run_live_experiment
-from gfe_viz.viz.efficiency import (CurveSource, Reconstructions, committed_results, curve_source,
-                                    lesson_reconstructions, live_reconstructions, loss_curves_figure,
-                                    reconstruction_view, stored_reconstructions)
+from gfe_viz.analysis.results import (CurveSource, Reconstructions, committed_results, curve_source,
+                                      lesson_reconstructions, live_reconstructions, stored_reconstructions)
+from gfe_viz.viz.efficiency import loss_curves_figure, reconstruction_view
 
 
 @pytest.fixture(scope="module")

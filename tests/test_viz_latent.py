@@ -10,8 +10,9 @@ import torch
 from gfe_viz import Autoencoder, MLPDecoder, encode
 from gfe_viz.flows import GradientFlow
 from gfe_viz.training import EncodeSettings
-from gfe_viz.viz.latent import (decoder_of, distinct_endpoints, interpolation_view, latent_codes,
-                                latent_scatter_figure, neighbour_accuracy, restart_encodings, restarts_view)
+from gfe_viz.analysis.latent_metrics import (decoder_of, distinct_endpoints, latent_codes, neighbour_accuracy,
+                                             restart_encodings)
+from gfe_viz.viz.latent import interpolation_view, latent_scatter_figure, restarts_view
 
 FAST = EncodeSettings(tau=30.0, z0="zeros")
 

@@ -6,9 +6,9 @@ import torch
 
 from gfe_viz import AMD_MNIST
 from gfe_viz.models import LinearDecoder, MLPDecoder
-from gfe_viz.viz.solver_lab import (amd_lab_figure, amd_lab_view, amd_summary, compare_solvers, comparison_figure,
-                                    euler_scan, euler_stability_limit, hessian_eigenvalues, nfe_to_target,
-                                    run_solver, stiffness_figure)
+from gfe_viz.analysis.solver_runs import amd_summary, compare_solvers, nfe_to_target, run_solver
+from gfe_viz.analysis.stiffness import euler_scan, euler_stability_limit, hessian_eigenvalues
+from gfe_viz.viz.solver_lab import amd_lab_figure, amd_lab_view, comparison_figure, stiffness_figure
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """One solve of a batch with its loss history, for every solver alike: what the solver lab and the
-order comparison draw."""
+order comparison draw; AMD against the classical solvers on the same batch."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import check_tensor
+from .._checks import check_positive, check_tensor
+from ..amd import AMD_MNIST, AMDOptions
 from ..encode import encode
 from ..solution import EncodeResult
 from ..solvers import FIXED_STEP, Solver
@@ -56,3 +57,42 @@ def run_solver(decoder: nn.Module, x: torch.Tensor, solver: str | Solver = "amd"
     traj = result.trajectory
     return SolverRun(name=name or result.solver, result=result, t=traj.t.double().numpy(),
                      nfe=traj.nfe.double().numpy(), loss=traj.loss.double().numpy())
+
+
+def amd_summary(result: EncodeResult) -> dict[str, float | int]:
+    """Batch numbers of an AMD solve: mean loss, mean and max NFE, attempts accepted/rejected/forced, statuses."""
+    return {"mean_loss": float(result.loss.double().mean()), "mean_nfe": float(result.stats.nfe.double().mean()),
+            "max_nfe": int(result.stats.nfe.max()), "accepted": int(result.stats.accepted.sum()),
+            "rejected": int(result.stats.rejected.sum()), "forced": int(result.stats.forced.sum()),
+            **result.status_counts()}
+
+
+def compare_solvers(decoder: nn.Module, x: torch.Tensor, tau: float = 1e4, euler_dt: float = 5.0,
+                    rk4_dt: float = 10.0, rtol: float = 1e-5, atol: float = 1e-7, amd: AMDOptions = AMD_MNIST,
+                    loss: str = "bce", n_save: int = 101) -> list[SolverRun]:
+    """Solve the same batch with AMD, euler (``euler_dt``), rk4 (``rk4_dt``) and dopri5 (``rtol``, ``atol``)."""
+    common = dict(tau=tau, loss=loss)
+    return [run_solver(decoder, x, "amd", amd=amd, **common),
+            run_solver(decoder, x, "euler", dt=euler_dt, n_save=n_save, name=f"euler dt={euler_dt:g}", **common),
+            run_solver(decoder, x, "rk4", dt=rk4_dt, n_save=n_save, name=f"rk4 dt={rk4_dt:g}", **common),
+            run_solver(decoder, x, "dopri5", rtol=rtol, atol=atol, n_save=n_save, name=f"dopri5 rtol={rtol:g}",
+                       **common)]
+
+
+def target_loss(runs: list[SolverRun], target: float | None = None) -> float:
+    """The batch-mean loss the runs are compared at: ``target``, or by default the first AMD run's final loss."""
+    if not runs:
+        raise ValueError("runs must hold at least one SolverRun, got an empty list")
+    if target is None:
+        amd_runs = [run for run in runs if run.result.solver == "amd"]
+        if not amd_runs:
+            raise ValueError("target is None and no run is an AMD run: pass target=...")
+        return float(amd_runs[0].loss[-1].mean())
+    check_positive("target", target)
+    return float(target)
+
+
+def nfe_to_target(runs: list[SolverRun], target: float | None = None) -> dict[str, float | None]:
+    """Mean NFE per sample each run needs for a batch-mean loss <= ``target`` (default: AMD's final loss)."""
+    target = target_loss(runs, target)
+    return {run.name: run.nfe_to_reach(target) for run in runs}

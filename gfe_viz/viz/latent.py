@@ -1,8 +1,6 @@
-"""The latent-space lesson: 2-D codes of GFE and the AE, interpolation between two images, and
-how the GFE code of one image depends on where its gradient flow starts.
-
-A GFE "model" is its decoder (codes come from :func:`gfe_viz.encode`), an AE is an
-:class:`~gfe_viz.models.Autoencoder` (codes come from its encoder).
+"""The latent-space lesson's figures and views: 2-D codes of GFE and the AE, interpolation between
+two images, and how the GFE code of one image depends on where its gradient flow starts (the
+numbers come from :mod:`gfe_viz.analysis.latent_metrics`).
 """
 
 from __future__ import annotations
@@ -14,52 +12,17 @@ import torch
 from plotly.subplots import make_subplots
 from torch import nn
 
-from .._checks import check_non_negative, check_positive, check_positive_int, check_tensor
+from .._checks import check_positive, check_tensor
+from ..analysis.latent_metrics import compare_endpoints, interpolate, restart_encodings
 from ..demo_models import DEMO_ENCODING
-from ..encode import encode
-from ..flows import GradientFlow
-from ..models import Autoencoder
 from ..solution import EncodeResult
 from ..training import EncodeSettings
 from .interactive import InteractiveView, interactive_view
-from .landscape import landscape_heatmap, latent_limits, loss_landscape, one_target, sample_path
+from .landscape import landscape_heatmap, latent_limits, loss_landscape, sample_path
 from .plotting import compact, image_mosaic
 
 CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
                 "#17becf")
-
-
-def decoder_of(model: nn.Module) -> nn.Module:
-    """The decoder of an :class:`Autoencoder`, or the model itself (a GFE decoder)."""
-    return model.decoder if isinstance(model, Autoencoder) else model
-
-
-def latent_codes(model: nn.Module, images: torch.Tensor, encoding: EncodeSettings = DEMO_ENCODING,
-                 seed: int = 0) -> torch.Tensor:
-    """Codes (N, d) of ``images``: the AE's encoder output, or GFE's z* with ``encoding`` (z0 drawn from ``seed``)."""
-    images = check_tensor("images", images, min_dim=2)
-    with torch.no_grad():
-        if isinstance(model, Autoencoder):
-            return model.encode(images)
-        return encode(model, images, z0=encoding.z0, generator=torch.Generator().manual_seed(seed),
-                      **encoding.kwargs()).z
-
-
-def neighbour_accuracy(codes: torch.Tensor, labels: torch.Tensor, k: int = 5) -> float:
-    """The fraction of codes whose ``k`` nearest other codes vote (most often) for their own label.
-
-    A number for how well a latent space sorts the classes without being told them; ties go to
-    the smaller label.
-    """
-    check_positive_int("k", k)
-    codes, labels = torch.as_tensor(codes, dtype=torch.float64), torch.as_tensor(labels)
-    if codes.dim() != 2 or labels.shape != (codes.shape[0],) or not k < codes.shape[0]:
-        raise ValueError(f"codes must have shape (N, d) with N > k={k} and labels shape (N,), "
-                         f"got {tuple(codes.shape)} and {tuple(labels.shape)}")
-    distance = torch.cdist(codes, codes).fill_diagonal_(float("inf"))
-    neighbours = labels[distance.topk(k, largest=False).indices]
-    votes = torch.nn.functional.one_hot(neighbours, int(labels.max()) + 1).sum(1)
-    return (votes.argmax(1) == labels).double().mean().item()
 
 
 def latent_scatter_figure(codes: dict[str, torch.Tensor], labels: torch.Tensor,
@@ -116,14 +79,9 @@ def interpolation_view(models: dict[str, nn.Module], images: torch.Tensor, codes
         summary: dict = {"s": float(s)}
         for row, (name, model) in enumerate(models.items(), start=1):
             z = codes[name]
-            z_s = (1 - s) * z[image_a] + s * z[image_b]
-            decoder = decoder_of(model)
-            flow = GradientFlow(decoder)
-            with torch.no_grad():
-                decoded = torch.sigmoid(decoder(z_s[None]))
-                ends = images[[image_a, image_b]]
-                losses = flow.loss(z_s[None].expand(2, -1), ends)
-            summary[f"{name}_loss_a"], summary[f"{name}_loss_b"] = float(losses[0]), float(losses[1])
+            point = interpolate(model, z[image_a], z[image_b], s, images[image_a], images[image_b])
+            z_s, ends = point.z, images[[image_a, image_b]]
+            summary[f"{name}_loss_a"], summary[f"{name}_loss_b"] = point.loss_a, point.loss_b
             zn = z.numpy()
             figure.add_trace(go.Scatter(x=compact(zn[:, 0]), y=compact(zn[:, 1]), mode="markers",
                                         name="codes", showlegend=False, marker=dict(size=3, color="lightgray")), row, 1)
@@ -134,7 +92,7 @@ def interpolation_view(models: dict[str, nn.Module], images: torch.Tensor, codes
             figure.add_trace(go.Scatter(x=[float(z_s[0])], y=[float(z_s[1])], mode="markers",
                                         name="z(s)", showlegend=False, marker=dict(size=14, color="red", symbol="x")),
                              row, 1)
-            figure.add_trace(image_mosaic(torch.stack([ends[0], decoded[0].reshape(ends[0].shape), ends[1]]),
+            figure.add_trace(image_mosaic(torch.stack([ends[0], point.decoded[0], ends[1]]),
                                           name=name), row, 2)
             figure.update_xaxes(visible=False, row=row, col=2)
             figure.update_yaxes(visible=False, autorange="reversed", constrain="domain",
@@ -148,32 +106,6 @@ def interpolation_view(models: dict[str, nn.Module], images: torch.Tensor, codes
                 "image_b": widgets.IntSlider(value=image_b, min=0, max=n - 1, description="image b"),
                 "s": widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="s")}
     return interactive_view(render, controls)
-
-
-def restart_encodings(decoder: nn.Module, x: torch.Tensor, n_restarts: int = 16, radius: float = 2.0, seed: int = 0,
-                      encoding: EncodeSettings = DEMO_ENCODING) -> EncodeResult:
-    """Encode one image ``x`` (shape (1, ...)) from ``n_restarts`` starts z0 ~ U[-radius, radius]^d.
-
-    The solves are recorded (``record=True``): ``result.trajectory.z[0]`` holds the starts.
-    """
-    x = one_target(x, "image")
-    check_positive_int("n_restarts", n_restarts)
-    check_positive("radius", radius)
-    generator = torch.Generator().manual_seed(seed)
-    z0 = (torch.rand(n_restarts, decoder.latent_dim, generator=generator, dtype=x.dtype) * 2 - 1) * radius
-    with torch.no_grad():
-        return encode(decoder, x.expand(n_restarts, *x.shape[1:]), z0=z0, record=True, **encoding.kwargs())
-
-
-def distinct_endpoints(z: torch.Tensor, loss: torch.Tensor, tol: float) -> int:
-    """How many groups the endpoints ``z`` (K, d) form when each joins the first lower-loss group
-    centre (in order of ``loss``) within distance ``tol``, else starts a group."""
-    check_non_negative("tol", tol)
-    centres: list[torch.Tensor] = []
-    for i in torch.argsort(loss).tolist():
-        if not any(torch.dist(z[i], c) <= tol for c in centres):
-            centres.append(z[i])
-    return len(centres)
 
 
 def restarts_view(decoder: nn.Module, images: torch.Tensor, n_restarts: int = 16, radius: float = 2.0,
@@ -194,17 +126,14 @@ def restarts_view(decoder: nn.Module, images: torch.Tensor, n_restarts: int = 16
         result = restart_encodings(decoder, x, n_restarts, radius, seed, encoding)
         points = torch.cat([result.trajectory.z[0], result.z]).numpy()
         landscape = loss_landscape(decoder, x, latent_limits(points, margin=0.1), resolution)
-        order = torch.argsort(result.loss)
-        distance = (result.z - result.z[order[0]]).norm(dim=1).numpy()
-        with torch.no_grad():
-            decoded = torch.sigmoid(decoder(result.z[order])).reshape(-1, *x.shape[1:])
-        figure = _restarts_figure(landscape, result, distance, torch.cat([x, decoded[:8]]))
+        ends = compare_endpoints(decoder, result, tol)
+        shown = torch.cat([x, ends.decoded[:8].reshape(-1, *x.shape[1:])])
+        figure = _restarts_figure(landscape, result, ends.distance, shown)
         figure.update_layout(title=dict(text=f"Image {image} encoded from {n_restarts} random starts",
                                         font=dict(size=13)))
-        change = (decoded - decoded[0]).flatten(1).abs().mean(1)  # per pixel, from the best z*'s picture
         summary = {"loss_min": float(result.loss.min()), "loss_max": float(result.loss.max()),
-                   "max_distance": float(distance.max()), "max_picture_change": float(change.max()),
-                   "distinct_endpoints": distinct_endpoints(result.z, result.loss, tol)}
+                   "max_distance": float(ends.distance.max()), "max_picture_change": float(ends.picture_change.max()),
+                   "distinct_endpoints": ends.distinct}
         return figure, summary
 
     controls = {"image": widgets.IntSlider(value=0, min=0, max=images.shape[0] - 1, description="image"),

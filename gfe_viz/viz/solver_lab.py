@@ -1,16 +1,14 @@
-"""The AMD solver lab: every attempt of one batch, its cost, and the classical solvers beside it.
+"""The AMD solver lab's figures and view: every attempt of one batch, its cost, and the classical solvers beside it.
 
 AMD is explicit Euler whose step is accepted only when the loss drops enough. The lab shows what
 that buys: the step size it settles on (timeline of attempts), what each evaluation of the decoder
 achieves (loss against t and against NFE), which samples are expensive (NFE histogram), where a
 fixed Euler step stops being stable (stiffness: 2 / largest Hessian eigenvalue), and how many
-evaluations euler, rk4 and dopri5 need for the loss AMD reaches.
+evaluations euler, rk4 and dopri5 need for the loss AMD reaches. The solves and the stiffness
+numbers come from :mod:`gfe_viz.analysis.solver_runs` and :mod:`gfe_viz.analysis.stiffness`.
 """
 
 from __future__ import annotations
-
-import math
-from dataclasses import dataclass
 
 import ipywidgets as widgets
 import numpy as np
@@ -19,11 +17,10 @@ import torch
 from plotly.subplots import make_subplots
 from torch import nn
 
-from .._checks import check_positive, check_positive_int, check_tensor
+from .._checks import check_positive, check_tensor
 from ..amd import ACCEPTANCE_MODES, AMD_MNIST, AMDOptions
-from ..analysis.solver_runs import SolverRun, run_solver
-from ..flows import GradientFlow
-from ..solution import EncodeResult
+from ..analysis.solver_runs import SolverRun, amd_summary, run_solver, target_loss
+from ..analysis.stiffness import EulerScan
 from .interactive import InteractiveView, interactive_view
 from .plotting import compact
 
@@ -79,14 +76,6 @@ def amd_lab_figure(run: SolverRun) -> go.Figure:
     return figure
 
 
-def amd_summary(result: EncodeResult) -> dict[str, float | int]:
-    """Batch numbers of an AMD solve: mean loss, mean and max NFE, attempts accepted/rejected/forced, statuses."""
-    return {"mean_loss": float(result.loss.double().mean()), "mean_nfe": float(result.stats.nfe.double().mean()),
-            "max_nfe": int(result.stats.nfe.max()), "accepted": int(result.stats.accepted.sum()),
-            "rejected": int(result.stats.rejected.sum()), "forced": int(result.stats.forced.sum()),
-            **result.status_counts()}
-
-
 def amd_lab_view(decoder: nn.Module, x: torch.Tensor, tau: float = 1e4, amd: AMDOptions = AMD_MNIST,
                  loss: str = "bce") -> InteractiveView:
     """Notebook view: re-solve the batch ``x`` with AMD whenever a step-control slider moves.
@@ -118,70 +107,6 @@ def amd_lab_view(decoder: nn.Module, x: torch.Tensor, tau: float = 1e4, amd: AMD
 
 
 # --- stiffness: where a fixed Euler step stops being stable ---------------------------------------------
-def hessian_eigenvalues(decoder: nn.Module, x: torch.Tensor, z: torch.Tensor, loss: str = "bce") -> torch.Tensor:
-    """Ascending eigenvalues (B, d) of each sample's Hessian of l(x, D(z)) in z (d backward passes)."""
-    x, z = check_tensor("x", x), check_tensor("z", z, min_dim=2)
-    flow = GradientFlow(decoder, loss=loss)
-    with torch.enable_grad():
-        z = z.detach().clone().requires_grad_(True)
-        (grad,) = torch.autograd.grad(flow.loss(z, x).sum(), z, create_graph=True)
-        rows = [torch.autograd.grad(grad[:, j].sum(), z, retain_graph=True)[0] for j in range(z.shape[1])]
-    hessian = torch.stack(rows, dim=1).detach()
-    return torch.linalg.eigvalsh((hessian + hessian.transpose(1, 2)) / 2)
-
-
-def euler_stability_limit(eigenvalues: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
-    """Per-sample largest stable Euler step 2 / (alpha * lambda_max) near a minimum (inf where flat)."""
-    top = eigenvalues[:, -1].double() * alpha
-    return torch.where(top > 0, 2.0 / top, torch.full_like(top, math.inf))
-
-
-@dataclass
-class EulerScan:
-    """Euler with ``n_steps`` steps of each dt from the same start: final and best loss per sample, (n_dt, B)."""
-
-    dts: np.ndarray
-    final_loss: np.ndarray
-    best_loss: np.ndarray
-    limit: np.ndarray  #: (B,) predicted stability limits 2 / lambda_max
-
-    def unstable(self, rtol: float = 1e-3) -> np.ndarray:
-        """(n_dt, B): the loss ended above its best value along the way (Euler oscillates or diverges)."""
-        return ~(self.final_loss <= self.best_loss * (1 + rtol))
-
-    def blow_up_dt(self, rtol: float = 1e-3) -> float | None:
-        """The smallest scanned dt at which some sample is unstable; None if none is."""
-        bad = np.flatnonzero(self.unstable(rtol).any(1))
-        return float(self.dts[bad[0]]) if bad.size else None
-
-
-def euler_scan(decoder: nn.Module, x: torch.Tensor, dts, n_steps: int = 100, z_min: torch.Tensor | None = None,
-               loss: str = "bce", z0: str | torch.Tensor = "zeros") -> EulerScan:
-    """Run Euler with each step in ``dts`` for ``n_steps`` steps and record how its loss ends.
-
-    ``z_min``, if given, are the latents where the stability limits 2/lambda_max are measured
-    (e.g. AMD's z*); otherwise each sample's best point of the smallest-dt run.
-    """
-    x = check_tensor("x", x)
-    check_positive_int("n_steps", n_steps)
-    dts = np.sort(np.asarray(dts, dtype=float))
-    if dts.ndim != 1 or dts.size == 0 or not (dts > 0).all() or not np.isfinite(dts).all():
-        raise ValueError(f"dts must be a non-empty list of finite steps > 0, got {dts!r}")
-    final, best, best_z = [], [], None
-    for dt in dts:
-        run = run_solver(decoder, x, "euler", tau=float(dt * n_steps), loss=loss, z0=z0, dt=float(dt),
-                         n_save=n_steps + 1)
-        losses = np.where(np.isfinite(run.loss), run.loss, np.inf)
-        final.append(losses[-1])
-        best.append(losses.min(0))
-        if best_z is None:
-            rows = torch.as_tensor(losses.argmin(0))
-            best_z = run.result.trajectory.z[rows, torch.arange(x.shape[0])]
-    at = z_min if z_min is not None else best_z
-    limit = euler_stability_limit(hessian_eigenvalues(decoder, x, at.to(x), loss))
-    return EulerScan(dts=dts, final_loss=np.stack(final), best_loss=np.stack(best), limit=limit.numpy())
-
-
 def stiffness_figure(scan: EulerScan) -> go.Figure:
     """Batch-mean loss after the Euler run against dt, the unstable-sample count, and 2/lambda_max marked.
 
@@ -214,31 +139,13 @@ def _finite_mean(values: np.ndarray) -> np.ndarray:
 
 
 # --- AMD against the classical solvers ---------------------------------------------------------------
-def compare_solvers(decoder: nn.Module, x: torch.Tensor, tau: float = 1e4, euler_dt: float = 5.0,
-                    rk4_dt: float = 10.0, rtol: float = 1e-5, atol: float = 1e-7, amd: AMDOptions = AMD_MNIST,
-                    loss: str = "bce", n_save: int = 101) -> list[SolverRun]:
-    """Solve the same batch with AMD, euler (``euler_dt``), rk4 (``rk4_dt``) and dopri5 (``rtol``, ``atol``)."""
-    common = dict(tau=tau, loss=loss)
-    return [run_solver(decoder, x, "amd", amd=amd, **common),
-            run_solver(decoder, x, "euler", dt=euler_dt, n_save=n_save, name=f"euler dt={euler_dt:g}", **common),
-            run_solver(decoder, x, "rk4", dt=rk4_dt, n_save=n_save, name=f"rk4 dt={rk4_dt:g}", **common),
-            run_solver(decoder, x, "dopri5", rtol=rtol, atol=atol, n_save=n_save, name=f"dopri5 rtol={rtol:g}",
-                       **common)]
-
-
-def nfe_to_target(runs: list[SolverRun], target: float | None = None) -> dict[str, float | None]:
-    """Mean NFE per sample each run needs for a batch-mean loss <= ``target`` (default: AMD's final loss)."""
-    target = _target(runs, target)
-    return {run.name: run.nfe_to_reach(target) for run in runs}
-
-
 def comparison_figure(runs: list[SolverRun], target: float | None = None) -> go.Figure:
     """Excess batch-mean loss (over the lowest any run reached) against mean NFE per sample, target dashed.
 
     One trace per run, named after it with the NFE it needed to reach the target (default: AMD's
     final loss), then the target as a dashed line across the plot.
     """
-    target = _target(runs, target)
+    target = target_loss(runs, target)
     best = min(float(np.nanmin(run.mean_curve()[1])) for run in runs)
     floor = 1e-3 * max(target - best, 1e-6)
     figure = go.Figure()
@@ -256,15 +163,3 @@ def comparison_figure(runs: list[SolverRun], target: float | None = None) -> go.
                          xaxis=dict(type="log", title="mean NFE per sample"),
                          yaxis=dict(type="log", title=f"batch-mean loss − {best:.5f} (lowest reached)"))
     return figure
-
-
-def _target(runs: list[SolverRun], target: float | None) -> float:
-    if not runs:
-        raise ValueError("runs must hold at least one SolverRun, got an empty list")
-    if target is None:
-        amd_runs = [run for run in runs if run.result.solver == "amd"]
-        if not amd_runs:
-            raise ValueError("target is None and no run is an AMD run: pass target=...")
-        return float(amd_runs[0].loss[-1].mean())
-    check_positive("target", target)
-    return float(target)
