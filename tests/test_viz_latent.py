@@ -12,7 +12,9 @@ from gfe_viz.flows import GradientFlow
 from gfe_viz.training import EncodeSettings
 from gfe_viz.analysis.latent_metrics import (decoder_of, distinct_endpoints, latent_codes, neighbour_accuracy,
                                              restart_encodings)
-from gfe_viz.viz.latent import interpolation_view, latent_scatter_figure, restarts_view
+from gfe_viz.viz.interactive import _as_json
+from gfe_viz.viz.landscape import landscape_heatmap, latent_limits, loss_landscape
+from gfe_viz.viz.latent import interpolation_view, landscape_box, latent_scatter_figure, restarts_view
 
 FAST = EncodeSettings(tau=30.0, z0="zeros")
 
@@ -143,3 +145,44 @@ def test_restarts_view_redraws_for_new_settings(models, images):
     assert view.summary["loss_min"] == pytest.approx(result.loss.min().item())
     target = [t for t in view.figure.data if isinstance(t, go.Heatmap)][1]
     assert np.allclose(np.array(target.z, dtype=float)[:4, :4], images[4, 0].numpy(), atol=0.006)
+
+
+def test_landscape_box_holds_the_starts_ends_and_z0_box():
+    g = np.random.default_rng(0)
+    for _ in range(200):
+        radius = float(g.uniform(0.25, 8.0))
+        points = g.normal(size=(int(g.integers(1, 20)), 2)) * g.uniform(0.1, 10.0) + g.normal(size=2) * 3
+        low1, high1, low2, high2 = latent_limits(np.vstack([points, [[-radius, -radius], [radius, radius]]]),
+                                                 margin=0.1)
+        box = landscape_box(points, radius)
+        assert box[0] <= low1 and box[1] >= high1 and box[2] <= low2 and box[3] >= high2
+        assert box[1] - box[0] == pytest.approx(box[3] - box[2])  # square
+        assert box[1] - box[0] <= 2 ** 0.25 * 17 / 16 * (high1 - low1) + 1e-9  # at most about a quarter wider
+    inside = np.array([[0.3, -0.2], [-1.0, 0.9]])
+    assert landscape_box(inside, 2.0) == landscape_box(inside * 0.5, 2.0)  # ends inside the z0 box: the z0 box decides
+
+
+def test_restarts_view_computes_each_landscape_once(models, images, monkeypatch):
+    calls = {"solves": 0, "landscapes": 0}
+    import gfe_viz.viz.latent as latent
+
+    def counted(name, function):
+        def call(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+        return call
+    monkeypatch.setattr(latent, "restart_encodings", counted("solves", latent.restart_encodings))
+    monkeypatch.setattr(latent, "loss_landscape", counted("landscapes", latent.loss_landscape))
+    view = restarts_view(models["GFE"], images, n_restarts=5, radius=8.0, resolution=11, encoding=FAST)
+    for seed in (1, 2, 3):
+        view.update(seed=seed)
+        result = restart_encodings(models["GFE"], images[:1], n_restarts=5, radius=8.0, seed=seed, encoding=FAST)
+        assert result.z.abs().max() < 8.0  # the ends stay in the z0 box: the box is that of radius 8 alone
+    assert calls == {"solves": 4, "landscapes": 1}
+    drawn = view.figure.data[0]
+    points = torch.cat([result.trajectory.z[0], result.z]).numpy()
+    fresh = loss_landscape(models["GFE"], images[:1], landscape_box(points, 8.0), 11)
+    assert _as_json(drawn.to_plotly_json()) == _as_json(landscape_heatmap(fresh).update(
+        showscale=False, xaxis="x", yaxis="y").to_plotly_json())
+    view.update(image=3)
+    assert calls == {"solves": 5, "landscapes": 2}

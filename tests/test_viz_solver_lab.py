@@ -6,6 +6,7 @@ import torch
 
 from gfe_viz import AMD_MNIST
 from gfe_viz.models import LinearDecoder, MLPDecoder
+from gfe_viz.viz.interactive import _as_json
 from gfe_viz.analysis.solver_runs import amd_summary, compare_solvers, nfe_to_target, run_solver
 from gfe_viz.analysis.stiffness import euler_scan, euler_stability_limit, hessian_eigenvalues
 from gfe_viz.viz.solver_lab import amd_lab_figure, amd_lab_view, comparison_figure, stiffness_figure
@@ -94,6 +95,17 @@ def test_amd_lab_view_sliders_resolve_the_batch(tiny):
     view.update(dt0=5.0, dt_max=100.0, acceptance="per_sample")
     dts = np.asarray(view.figure.data[0].y)
     assert dts.max() > 10 and dts[0] == pytest.approx(5.0)
+
+
+def test_the_lab_view_shows_the_figure_of_a_fresh_solve(tiny):
+    decoder, x = tiny
+    view = amd_lab_view(decoder, x, tau=500.0)
+    view.update(shrink=0.3, grow=1.5)
+    options = AMD_MNIST.replace(shrink=0.3, grow=1.5)
+    fresh = amd_lab_figure(run_solver(decoder, x, "amd", tau=500.0, amd=options, gradient="auto"))
+    assert _as_json(view.figure.to_plotly_json()) == _as_json(fresh.to_plotly_json())
+    assert view.figure.layout.yaxis.type == "log" and view.figure.layout.xaxis2.type == "log"
+    assert view.figure.layout.annotations[3].text == "NFE per sample"  # the subplot titles of the layout made once
 
 
 def test_hessian_eigenvalues_of_a_quadratic(quadratic):

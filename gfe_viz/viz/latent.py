@@ -5,6 +5,10 @@ numbers come from :mod:`gfe_viz.analysis.latent_metrics`).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import math
+
 import ipywidgets as widgets
 import numpy as np
 import plotly.graph_objects as go
@@ -19,7 +23,10 @@ from ..solution import EncodeResult
 from ..training import EncodeSettings
 from .interactive import InteractiveView, interactive_view
 from .landscape import landscape_heatmap, latent_limits, loss_landscape, sample_path
-from .plotting import compact, image_mosaic
+from .plotting import compact, fixed_layout, image_mosaic
+
+#: The demo encoder with the hand-written MLP gradient: equal to autograd to rounding, a redraw faster.
+RESTARTS_ENCODING = dataclasses.replace(DEMO_ENCODING, gradient="auto")
 
 CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
                 "#17becf")
@@ -109,28 +116,32 @@ def interpolation_view(models: dict[str, nn.Module], images: torch.Tensor, codes
 
 
 def restarts_view(decoder: nn.Module, images: torch.Tensor, n_restarts: int = 16, radius: float = 2.0,
-                  resolution: int = 61, tol: float = 0.1, encoding: EncodeSettings = DEMO_ENCODING) -> InteractiveView:
+                  resolution: int = 41, tol: float = 0.1,
+                  encoding: EncodeSettings = RESTARTS_ENCODING) -> InteractiveView:
     """Notebook view: one image encoded from many random z0 on its loss landscape.
 
     Controls: ``image``, ``radius`` of the z0 box, ``n_restarts`` and ``seed``. Left: the landscape
     with every path (z0 ○ → z* ★); middle: each z*'s loss against its distance from the best z*;
     right: what the z* decode to, best first. Summary: the loss range, the largest distance
     from the best z*, the largest mean per-pixel change of D(z*) from the best one's, and the
-    number of distinct endpoints (within ``tol``).
+    number of distinct endpoints (within ``tol``). Each image's landscape is computed once per box
+    (:func:`landscape_box`), so that another seed or restart count mostly redraws it.
     """
     images = check_tensor("images", images, min_dim=2)
     check_positive("tol", tol)
+
+    @functools.lru_cache(maxsize=64)
+    def landscape(image: int, box: tuple[float, float, float, float]):
+        return loss_landscape(decoder, images[image:image + 1], box, resolution)
 
     def render(image, radius, n_restarts, seed):
         x = images[image:image + 1]
         result = restart_encodings(decoder, x, n_restarts, radius, seed, encoding)
         points = torch.cat([result.trajectory.z[0], result.z]).numpy()
-        landscape = loss_landscape(decoder, x, latent_limits(points, margin=0.1), resolution)
         ends = compare_endpoints(decoder, result, tol)
         shown = torch.cat([x, ends.decoded[:8].reshape(-1, *x.shape[1:])])
-        figure = _restarts_figure(landscape, result, ends.distance, shown)
-        figure.update_layout(title=dict(text=f"Image {image} encoded from {n_restarts} random starts",
-                                        font=dict(size=13)))
+        figure = _restarts_figure(landscape(image, landscape_box(points, radius)), result, ends.distance, shown,
+                                  title=f"Image {image} encoded from {n_restarts} random starts")
         summary = {"loss_min": float(result.loss.min()), "loss_max": float(result.loss.max()),
                    "max_distance": float(ends.distance.max()), "max_picture_change": float(ends.picture_change.max()),
                    "distinct_endpoints": ends.distinct}
@@ -143,27 +154,49 @@ def restarts_view(decoder: nn.Module, images: torch.Tensor, n_restarts: int = 16
     return interactive_view(render, controls)
 
 
-def _restarts_figure(landscape, result: EncodeResult, distance: np.ndarray, shown: torch.Tensor) -> go.Figure:
+def landscape_box(points: np.ndarray, radius: float) -> tuple[float, float, float, float]:
+    """The restarts view's landscape box: the z0 box [-radius, radius]² and the ``points`` (N, 2; the
+    starts and ends) padded by a tenth of the side, widened to the next of four sizes per octave
+    and a centre on a grid of an eighth of that size. Nearby boxes (another seed, more restarts)
+    are then one box, and share one landscape."""
+    corners = np.array([[-radius, -radius], [radius, radius]], dtype=float)
+    low1, high1, low2, high2 = latent_limits(np.vstack([np.asarray(points, dtype=float), corners]), margin=0.1)
+    size = 2.0 ** (math.ceil(4 * math.log2((high1 - low1) / 2)) / 4)  # >= the half side
+    step = size / 8
+    centre = [round((low + high) / 2 / step) * step for low, high in ((low1, high1), (low2, high2))]
+    half = size + step / 2  # the centre moved by at most step / 2: the box still holds the padded one
+    return (centre[0] - half, centre[0] + half, centre[1] - half, centre[1] + half)
+
+
+def _restarts_figure(landscape, result: EncodeResult, distance: np.ndarray, shown: torch.Tensor,
+                     title: str) -> go.Figure:
     starts, ends = result.trajectory.z[0].numpy(), result.z.numpy()
+    left, middle, right = (dict(xaxis=f"x{k}", yaxis=f"y{k}") for k in ("", 2, 3))
+    path = np.concatenate([np.vstack([sample_path(result, i)[1], [[np.nan, np.nan]]]) for i in range(len(ends))])
+    traces = [landscape_heatmap(landscape).update(showscale=False, **left),
+              dict(type="scatter", x=compact(path[:, 0]), y=compact(path[:, 1]), mode="lines", name="paths",
+                   line=dict(color="white", width=1), **left),
+              dict(type="scatter", x=compact(starts[:, 0]), y=compact(starts[:, 1]), mode="markers", name="z0",
+                   marker=dict(size=8, symbol="circle-open", color="white"), **left),
+              dict(type="scatter", x=compact(ends[:, 0]), y=compact(ends[:, 1]), mode="markers", name="z*",
+                   marker=dict(size=12, symbol="star", color="red"), **left),
+              dict(type="scatter", x=compact(distance), y=compact(result.loss.numpy()), mode="markers",
+                   name="restarts", showlegend=False, marker=dict(size=8, color="red"), **middle),
+              image_mosaic(shown, name="target, D(z*)", n_cols=3).update(**right)]
+    layout = _restarts_layout()
+    layout["title"] = dict(text=title, font=dict(size=13))
+    return go.Figure(data=traces, layout=layout)
+
+
+@fixed_layout
+def _restarts_layout() -> go.Figure:
     figure = make_subplots(rows=1, cols=3, column_widths=[0.42, 0.28, 0.30], horizontal_spacing=0.09,
                            subplot_titles=("paths z0 → z* on l(x, D(z)), dark: low", "loss at z* vs distance to the best",
                                            "target, then D(z*), best first"))
-    figure.add_trace(landscape_heatmap(landscape).update(showscale=False), 1, 1)
-    path = np.concatenate([np.vstack([sample_path(result, i)[1], [[np.nan, np.nan]]]) for i in range(len(ends))])
-    figure.add_trace(go.Scatter(x=compact(path[:, 0]), y=compact(path[:, 1]), mode="lines", name="paths",
-                                line=dict(color="white", width=1)), 1, 1)
-    figure.add_trace(go.Scatter(x=compact(starts[:, 0]), y=compact(starts[:, 1]), mode="markers", name="z0",
-                                marker=dict(size=8, symbol="circle-open", color="white")), 1, 1)
-    figure.add_trace(go.Scatter(x=compact(ends[:, 0]), y=compact(ends[:, 1]), mode="markers", name="z*",
-                                marker=dict(size=12, symbol="star", color="red")), 1, 1)
-    figure.add_trace(go.Scatter(x=compact(distance), y=compact(result.loss.numpy()), mode="markers", name="restarts",
-                                showlegend=False, marker=dict(size=8, color="red")), 1, 2)
-    figure.add_trace(image_mosaic(shown, name="target, D(z*)", n_cols=3), 1, 3)
     figure.update_xaxes(title_text="z₁", row=1, col=1)
     figure.update_yaxes(title_text="z₂", scaleanchor="x", row=1, col=1)
     figure.update_xaxes(title_text="‖z* − best z*‖", row=1, col=2)
     figure.update_yaxes(title_text="loss", row=1, col=2)
     figure.update_xaxes(visible=False, row=1, col=3)
     figure.update_yaxes(visible=False, autorange="reversed", scaleanchor="x3", constrain="domain", row=1, col=3)
-    figure.update_layout(height=460, width=980, legend=dict(orientation="h", y=-0.15, bgcolor="#c8c8c8"))
-    return figure
+    return figure.update_layout(height=460, width=980, legend=dict(orientation="h", y=-0.15, bgcolor="#c8c8c8"))

@@ -1,6 +1,11 @@
-"""Small plotly helpers shared by the lesson figures: compact arrays, image tiles, animation controls."""
+"""Small plotly helpers shared by the lesson figures: compact arrays, image tiles, animation controls,
+layouts made once."""
 
 from __future__ import annotations
+
+import copy
+import functools
+from typing import Callable
 
 import numpy as np
 import plotly.graph_objects as go
@@ -12,6 +17,26 @@ from .._checks import check_positive_int
 def compact(values) -> np.ndarray:
     """``values`` as float32: plotly stores arrays as base64 bytes, so this halves a figure's size."""
     return np.asarray(values, dtype=np.float32)
+
+
+def fixed_layout(build: Callable[[], go.Figure]) -> Callable[[], dict]:
+    """``build`` (a function making an empty figure: subplots, axes, sizes) turned into one returning
+    that figure's layout as a plain dict, built once and copied on every call.
+
+    A view redraws the same panels many times; ``go.Figure(data=traces, layout=layout())`` then
+    skips ``make_subplots`` and the checks of each layout update, most of a light figure's build
+    time. The layout leaves out the template, which plotly adds again, cheaply, by reference.
+    """
+    @functools.cache
+    def made() -> dict:
+        layout = build().layout.to_plotly_json()
+        layout.pop("template", None)
+        return layout
+
+    @functools.wraps(build)
+    def layout() -> dict:
+        return copy.deepcopy(made())
+    return layout
 
 
 def play_button(frame_ms: int = 150, y: float = -0.08) -> dict:

@@ -22,7 +22,7 @@ from ..amd import ACCEPTANCE_MODES, AMD_MNIST, AMDOptions
 from ..analysis.solver_runs import SolverRun, amd_summary, run_solver, target_loss
 from ..analysis.stiffness import EulerScan
 from .interactive import InteractiveView, interactive_view
-from .plotting import compact
+from .plotting import compact, fixed_layout
 
 SOLVER_COLORS = {"amd": "#1f77b4", "euler": "#d62728", "rk4": "#2ca02c", "dopri5": "#9467bd"}
 
@@ -37,11 +37,8 @@ def amd_lab_figure(run: SolverRun) -> go.Figure:
     steps = run.result.steps
     if steps is None or run.result.solver != "amd":
         raise ValueError(f"amd_lab_figure needs a recorded AMD run, got solver {run.result.solver!r}")
-    figure = make_subplots(rows=2, cols=2, vertical_spacing=0.14, horizontal_spacing=0.1, subplot_titles=(
-        "every attempt: step size dt at time t", "loss of each sample against t",
-        "loss against decoder evaluations (NFE)", "NFE per sample"))
-    # Traces as plain dicts on the panels' axes (x, x2, x3, x4 row by row), added in one call:
-    # plotly then checks each once, a third of the time of go objects added panel by panel.
+    # Traces as plain dicts on the panels' axes (x, x2, x3, x4 row by row), in a layout made once:
+    # plotly then checks each once, a fraction of the time of go objects added panel by panel.
     timeline, against_t, against_nfe, histogram = (dict(xaxis=f"x{k}", yaxis=f"y{k}") for k in ("", 2, 3, 4))
     traces = []
     attempt, sample = torch.nonzero(steps.active, as_tuple=True)
@@ -66,14 +63,20 @@ def amd_lab_figure(run: SolverRun) -> go.Figure:
                        line=dict(color="black", width=3), **against_nfe))
     traces.append(dict(type="histogram", x=run.result.stats.nfe.numpy(), name="NFE per sample",
                        marker_color=SOLVER_COLORS["amd"], **histogram))
-    figure.add_traces(traces)
-    figure.update_layout(
+    return go.Figure(data=traces, layout=_amd_lab_layout())
+
+
+@fixed_layout
+def _amd_lab_layout() -> go.Figure:
+    figure = make_subplots(rows=2, cols=2, vertical_spacing=0.14, horizontal_spacing=0.1, subplot_titles=(
+        "every attempt: step size dt at time t", "loss of each sample against t",
+        "loss against decoder evaluations (NFE)", "NFE per sample"))
+    return figure.update_layout(
         xaxis=dict(title_text="t"), yaxis=dict(type="log", title_text="dt"),
         xaxis2=dict(title_text="t", type="log"), yaxis2=dict(title_text="loss", type="log"),
         xaxis3=dict(title_text="NFE"), yaxis3=dict(title_text="loss", type="log"),
         xaxis4=dict(title_text="NFE"), yaxis4=dict(title_text="samples"),
         width=980, height=760, legend=dict(orientation="h", x=0, y=-0.08, yanchor="top"))
-    return figure
 
 
 def amd_lab_view(decoder: nn.Module, x: torch.Tensor, tau: float = 1e4, amd: AMDOptions = AMD_MNIST,
