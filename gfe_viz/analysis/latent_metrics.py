@@ -117,7 +117,6 @@ class Endpoints:
 def compare_endpoints(decoder: nn.Module, result: EncodeResult, tol: float) -> Endpoints:
     """How far the endpoints of ``result`` (one image's restarted encodes) lie from the best one,
     in latent space and in the pictures they decode to."""
-    check_positive("tol", tol)
     order = torch.argsort(result.loss)
     distance = (result.z - result.z[order[0]]).norm(dim=1).numpy()
     with torch.no_grad():
