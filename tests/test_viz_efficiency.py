@@ -30,11 +30,14 @@ def rows_for(dataset: str, methods=("ae", "gfe"), seeds=(0,), images=(10, 100)) 
             for k, m in enumerate(methods) for s in seeds for n in images]
 
 
-def write_run(folder, rows, command="gfe-viz data-efficiency --images 100", completed=True, settings=None):
+def write_run(folder, rows, command="gfe-viz data-efficiency --images 100", completed=True, settings=None,
+              paused_at=None):
     folder.mkdir(parents=True)
     write_rows(folder / "results.csv", rows)
     run = {"settings": settings or {}, "invocations": [{"command": command}],
            "completed": "2026" if completed else None}
+    if paused_at is not None:
+        run["paused_at"] = {"images": paused_at, "time": "2026"}
     (folder / "run.json").write_text(json.dumps(run))
 
 
@@ -52,6 +55,16 @@ def test_committed_results_take_each_dataset_from_its_longest_finished_run(tmp_p
     assert "--long" in source.description and str(tmp_path / "short") in source.description
     assert "running" not in source.description
     assert committed_results(tmp_path / "running") is None
+
+
+def test_a_run_stopped_by_stop_at_counts_as_finished_to_that_point(tmp_path):
+    write_run(tmp_path / "full", rows_for("mnist", images=(10, 100, 1000)))
+    write_run(tmp_path / "part", rows_for("mnist", methods=("gfe",), images=(10, 100, 5000)), completed=False,
+              paused_at=5000, command="gfe-viz data-efficiency --images 100000 --stop-at 5000")
+    source = committed_results(tmp_path)
+    gfe = {r["images_seen"] for r in source.rows if r["method"] == "gfe"}
+    assert gfe == {10, 100, 5000} and source.folders["mnist", "gfe"] == tmp_path / "part"
+    assert source.folders["mnist", "ae"] == tmp_path / "full" and "--stop-at 5000" in source.description
 
 
 def test_curve_source_falls_back_on_the_live_run(tmp_path, experiment):

@@ -38,10 +38,11 @@ class CurveSource:
 def committed_results(root: str | os.PathLike = "results") -> CurveSource | None:
     """The rows of the finished runs under ``root``, or None when it holds none.
 
-    ``root`` may be one run folder or hold several; a run is finished when its ``run.json`` has
-    a ``completed`` time (a run still in progress is skipped). Each (dataset, method) takes its rows
-    from the run that streamed that method the most images (ties: more seeds, then the first folder
-    in sorted order), among the runs with the batch and latent size of the dataset's longest run:
+    ``root`` may be one run folder or hold several; a run is finished when its ``run.json`` has a
+    ``completed`` time or a ``paused_at`` (stopped by ``--stop-at``, its rows final to that point); a
+    run still in progress is skipped. Each (dataset, method) takes its rows from the run that streamed
+    that method the most images (ties: more seeds, then the first folder in sorted order), among the
+    runs with the batch and latent size of the dataset's longest run:
     one curve never mixes runs, and one figure never mixes batch or latent sizes.
     """
     candidates: dict[str, list[tuple[str, tuple[int, int], Path, tuple, list[dict]]]] = {}
@@ -148,8 +149,13 @@ def lesson_reconstructions(source: CurveSource, dataset: str, live: Callable[[st
 
 
 def _finished(folder: Path) -> bool:
+    """Whether the run in ``folder`` has completed, or stopped where ``--stop-at`` told it to (its rows
+    are final to that point, and running on only adds rows)."""
     run_file = folder / "run.json"
-    return run_file.exists() and bool(read_json(run_file).get("completed"))
+    if not run_file.exists():
+        return False
+    run = read_json(run_file)
+    return bool(run.get("completed") or run.get("paused_at"))
 
 
 def _describe_run(folder: Path) -> str:
