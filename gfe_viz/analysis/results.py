@@ -17,7 +17,7 @@ import torch
 
 from .._checks import check_positive_int
 from ..experiments.data_efficiency import RECONSTRUCTIONS_FILE, load_reconstructions
-from ..experiments.plots import LABELS
+from ..viz.style import METHOD_LABELS
 from ..experiments.results_io import read_json, read_rows
 from ..live_experiment import LiveExperiment
 
@@ -65,7 +65,7 @@ def committed_results(root: str | os.PathLike = "results") -> CurveSource | None
             if shape == longest_shape and ((dataset, method) not in chosen or reach > chosen[dataset, method][0]):
                 chosen[dataset, method] = (reach, folder, mine)
     folders = {key: folder for key, (_, folder, _) in chosen.items()}
-    parts = [f"{dataset} {LABELS.get(method, method)}: {_describe_run(folder)}"
+    parts = [f"{dataset} {METHOD_LABELS.get(method, method)}: {_describe_run(folder)}"
              for (dataset, method), folder in folders.items()]
     return CurveSource(rows=[r for _, _, rows in chosen.values() for r in rows], folders=folders,
                        description="result files, " + "; ".join(parts), live=False)

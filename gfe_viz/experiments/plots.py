@@ -5,18 +5,15 @@ from __future__ import annotations
 import io
 import os
 
+from ..viz.style import METHOD_COLORS, METHOD_LABELS
 from .results_io import atomic_write_bytes
 from .summary import seed_curve
 
-#: one colour per method, shared by this figure and the notebooks' plotly figures (matplotlib's tab: colours)
-COLORS = {"ae": "#ff7f0e", "gfe": "#1f77b4", "gfe_full": "#2ca02c", "gfe_fast": "#d62728"}
-LABELS = {"ae": "AE", "gfe": "GFE (AMD)", "gfe_full": "GFE (AMD, full adjoint)",
-          "gfe_fast": "GFE (AMD, trained with TRAINING_FAST)"}
 
 
 def curve_label(method: str, n_seeds: int) -> str:
     """Legend label of a method's seed-mean curve, e.g. ``GFE (AMD) (3 seeds)``."""
-    return f"{LABELS.get(method, method)} ({n_seeds} seed{'s' * (n_seeds > 1)})"
+    return f"{METHOD_LABELS.get(method, method)} ({n_seeds} seed{'s' * (n_seeds > 1)})"
 
 
 def plot_data_efficiency(rows: list[dict], summary: dict | None = None, path: str | os.PathLike | None = None):
@@ -37,7 +34,7 @@ def plot_data_efficiency(rows: list[dict], summary: dict | None = None, path: st
     for (ax_images, ax_time), dataset in zip(axes, datasets):
         for method in dict.fromkeys(r["method"] for r in rows if r["dataset"] == dataset):
             c = seed_curve(rows, dataset, method)
-            style = {"color": COLORS.get(method), "label": curve_label(method, len(c.seeds))}
+            style = {"color": METHOD_COLORS.get(method), "label": curve_label(method, len(c.seeds))}
             for ax, x in ((ax_images, c.images_seen), (ax_time, c.wall_time)):
                 ax.plot(x, c.mean, marker="o", markersize=3, **style)
                 if len(c.seeds) > 1:

@@ -9,12 +9,11 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..viz.plotting import frame_slider, play_button
+from ..viz.style import CLUSTER_COLORS, THRESHOLD_COLORS
 from .experiments import (AlignedRun, ReLUNetRuns, ThresholdODERun, loss_rate_segments, threshold_distance,
                           truncated_mean_target)
 from .threshold_ode import RateSegments
 
-CLUSTER_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
-THRESHOLD_COLOURS = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880")
 LAYER_DASHES = ("solid", "dash", "dot", "dashdot")
 #: float64 round-off of an exact zero of NC1 or of a spread is about 1e-31; log plots draw smaller values here
 ROUND_OFF_FLOOR = 1e-30
@@ -86,7 +85,7 @@ def input_space_animation(run: AlignedRun, title: str = "input-space representat
     def frame_traces(k: int) -> list[go.Scatter]:
         traces = [go.Scatter(x=run.snapshots[k][run.labels == j, 0], y=run.snapshots[k][run.labels == j, 1],
                              mode="markers", name=f"cluster {j}",
-                             marker=dict(color=CLUSTER_COLOURS[j % len(CLUSTER_COLOURS)], size=6, opacity=0.7))
+                             marker=dict(color=CLUSTER_COLORS[j % len(CLUSTER_COLORS)], size=6, opacity=0.7))
                   for j in clusters]
         step = snapshot_index[k]
         for layer, (beta_x, beta_y) in enumerate(run.thresholds[step]):
@@ -116,7 +115,7 @@ def truncation_history_figure(run: AlignedRun) -> go.Figure:
     n_layers, n_coordinates, n_clusters = run.counts.shape[1:]
     for layer in range(n_layers):
         for q in range(n_coordinates):
-            colour = THRESHOLD_COLOURS[(layer * n_coordinates + q) % len(THRESHOLD_COLOURS)]
+            colour = THRESHOLD_COLORS[(layer * n_coordinates + q) % len(THRESHOLD_COLORS)]
             for j in range(n_clusters):
                 counts = run.counts[:, layer, q, j]
                 if counts.any():
@@ -173,7 +172,7 @@ def unseparated_figure(runs: Mapping[str, AlignedRun], coordinate: int = 1) -> g
         for j in range(run.class_variance.shape[1]):
             spread = np.maximum(run.class_variance[:, j], ROUND_OFF_FLOOR)
             figure.add_trace(go.Scatter(x=run.times, y=spread, mode="lines", name=f"{name}: spread of cluster {j}",
-                                        line=dict(color=CLUSTER_COLOURS[j % len(CLUSTER_COLOURS)])), row=2, col=col)
+                                        line=dict(color=CLUSTER_COLORS[j % len(CLUSTER_COLORS)])), row=2, col=col)
         figure.update_yaxes(type="log", row=2, col=col)
         figure.update_xaxes(title_text="t", row=2, col=col)
     figure.update_layout(height=620)

@@ -13,10 +13,11 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..analysis.results import Reconstructions
-from ..experiments.plots import COLORS, LABELS, curve_label
+from ..experiments.plots import curve_label
 from ..experiments.summary import seed_curve
 from .interactive import InteractiveView, interactive_view
 from .plotting import compact, image_mosaic
+from .style import METHOD_COLORS, METHOD_LABELS
 
 TITLE_WIDTH = 130  #: characters per title line
 
@@ -37,7 +38,7 @@ def loss_curves_figure(rows: list[dict], title: str | None = None) -> go.Figure:
         for method in dict.fromkeys(r["method"] for r in rows if r["dataset"] == dataset):
             curve = seed_curve(rows, dataset, method)
             label = curve_label(method, len(curve.seeds))
-            color = COLORS.get(method)
+            color = METHOD_COLORS.get(method)
             for col, x in ((1, curve.images_seen), (2, curve.wall_time)):
                 if len(curve.seeds) > 1:
                     figure.add_trace(go.Scatter(
@@ -88,7 +89,7 @@ def reconstruction_view(reconstructions: Reconstructions) -> InteractiveView:
 def _reconstruction_figure(r: Reconstructions, shown: dict[str, int], images_seen: int) -> go.Figure:
     rows = {"original": r.images}
     for method, i in shown.items():
-        rows[f"{LABELS.get(method, method)}<br>{r.images_seen[method][i]:,} img"] = r.reconstructions[method][i]
+        rows[f"{METHOD_LABELS.get(method, method)}<br>{r.images_seen[method][i]:,} img"] = r.reconstructions[method][i]
     n = len(rows)
     specs = [[{}, {"rowspan": n}]] + [[{}, None] for _ in range(n - 1)]
     figure = make_subplots(rows=n, cols=2, column_widths=[0.62, 0.38], specs=specs, horizontal_spacing=0.1,
@@ -100,7 +101,7 @@ def _reconstruction_figure(r: Reconstructions, shown: dict[str, int], images_see
         figure.update_yaxes(title_text=name, showticklabels=False, showgrid=False, zeroline=False,
                             autorange="reversed", scaleanchor=anchor, constrain="domain", row=i, col=1)
     for method, i in shown.items():
-        style, label = dict(color=COLORS.get(method)), LABELS.get(method, method)
+        style, label = dict(color=METHOD_COLORS.get(method)), METHOD_LABELS.get(method, method)
         figure.add_trace(go.Scatter(x=r.images_seen[method], y=compact(r.val_loss[method]), mode="lines+markers",
                                     name=label, legendgroup=method, line=style), 1, 2)
         figure.add_trace(go.Scatter(x=[r.images_seen[method][i]], y=[r.val_loss[method][i]], mode="markers",

@@ -24,12 +24,11 @@ from ..training import EncodeSettings
 from .interactive import InteractiveView, interactive_view
 from .landscape import landscape_heatmap, latent_limits, loss_landscape, sample_path
 from .plotting import compact, fixed_layout, image_mosaic
+from .style import CLASS_COLORS
 
 #: The demo encoder with the hand-written MLP gradient: equal to autograd to rounding, a redraw faster.
 RESTARTS_ENCODING = dataclasses.replace(DEMO_ENCODING, gradient="auto")
 
-CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-                "#17becf")
 
 
 def latent_scatter_figure(codes: dict[str, torch.Tensor], labels: torch.Tensor,

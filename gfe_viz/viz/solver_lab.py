@@ -23,8 +23,8 @@ from ..analysis.solver_runs import SolverRun, amd_summary, run_solver, target_lo
 from ..analysis.stiffness import EulerScan
 from .interactive import InteractiveView, interactive_view
 from .plotting import compact, fixed_layout
+from .style import SOLVER_COLORS
 
-SOLVER_COLORS = {"amd": "#1f77b4", "euler": "#d62728", "rk4": "#2ca02c", "dopri5": "#9467bd"}
 
 
 # --- the AMD lab -----------------------------------------------------------------------------------
