@@ -1,5 +1,5 @@
 """One solve of a batch with its loss history, for every solver alike: what the solver lab and the
-order comparison draw."""
+order comparison draw; the order comparison's runs of both flows."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from .._checks import check_tensor
+from ..amd import AMD_MNIST, AMDOptions
 from ..encode import encode
 from ..solution import EncodeResult
 from ..solvers import FIXED_STEP, Solver
@@ -56,3 +57,27 @@ def run_solver(decoder: nn.Module, x: torch.Tensor, solver: str | Solver = "amd"
     traj = result.trajectory
     return SolverRun(name=name or result.solver, result=result, t=traj.t.double().numpy(),
                      nfe=traj.nfe.double().numpy(), loss=traj.loss.double().numpy())
+
+
+ORDER_NAMES = {1: "first order", 2: "second order"}
+
+
+def compare_orders(decoder: nn.Module, x: torch.Tensor, tau: float = 1e4, solver: str = "amd",
+                   amd: AMDOptions = AMD_MNIST, loss: str = "bce", z0: str | torch.Tensor = "zeros",
+                   **options) -> list[SolverRun]:
+    """Encode ``x`` with the first- and the second-order flow (options as for :func:`run_solver`; ``amd`` for AMD)."""
+    if solver == "amd":
+        options["amd"] = amd
+    return [run_solver(decoder, x, solver, tau=tau, loss=loss, z0=z0, order=order, name=name, **options)
+            for order, name in ORDER_NAMES.items()]
+
+
+def orders_summary(runs: list[SolverRun]) -> dict[str, float | int]:
+    """Per run: batch-mean final loss, mean NFE per sample and rejected attempts (momentum restarts for order 2)."""
+    out: dict[str, float | int] = {}
+    for run in runs:
+        stats = run.result.stats
+        out[f"{run.name} loss"] = float(run.result.loss.double().mean())
+        out[f"{run.name} nfe"] = float(stats.nfe.double().mean())
+        out[f"{run.name} rejected"] = int(stats.rejected.sum())
+    return out

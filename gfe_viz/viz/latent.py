@@ -15,6 +15,7 @@ from plotly.subplots import make_subplots
 from torch import nn
 
 from .._checks import check_non_negative, check_positive, check_positive_int, check_tensor
+from ..analysis.landscapes import latent_limits, loss_landscape, one_target, sample_path
 from ..demo_models import DEMO_ENCODING
 from ..encode import encode
 from ..flows import GradientFlow
@@ -22,7 +23,7 @@ from ..models import Autoencoder
 from ..solution import EncodeResult
 from ..training import EncodeSettings
 from .interactive import InteractiveView, interactive_view
-from .landscape import landscape_heatmap, latent_limits, loss_landscape, one_target, sample_path
+from .landscape import landscape_heatmap
 from .plotting import compact, image_mosaic
 
 CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
