@@ -13,8 +13,8 @@ from functools import lru_cache
 import ipywidgets as widgets
 import numpy as np
 import plotly.graph_objects as go
-from plotly.colors import get_colorscale
 import torch
+from plotly.colors import get_colorscale
 from plotly.subplots import make_subplots
 from torch import nn
 
