@@ -1,6 +1,7 @@
 """The shared interactive-view pattern: controls re-render one figure, shown in an Output, with a summary."""
 
 import ipywidgets as widgets
+import numpy as np
 import plotly.graph_objects as go
 import pytest
 
@@ -102,6 +103,8 @@ def test_prerender_fills_the_cache_at_every_option_and_keeps_the_figure_shown():
     assert len(calls) == 2 and view.figure.data[0].name == "b"
     view.prerender("scale", [2.0, 3.0])
     assert calls[2:] == [(2.0, "b"), (3.0, "b")]
+    view.update(scale=float(np.nextafter(3.0, 4.0)))  # 3 but for the last bit, as a browser may send it
+    assert len(calls) == 4 and list(view.figure.data[0].y) == [0, 3.0, 6.0]
     small, _ = make_view(cache_size=1)
     with pytest.raises(ValueError, match="prerendering 2 settings of 'kind' needs cache_size >= 2, got 1"):
         small.prerender("kind")

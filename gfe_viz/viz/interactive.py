@@ -7,10 +7,11 @@ the numbers it is about (final loss, NFE, ...). Changing a control, by hand or f
 again and replaces the figure shown in the view's ``ipywidgets.Output``.
 
 ``render`` must be a function of the control values alone: the view keeps the last
-``cache_size`` renders by those values, so that going back to a setting (a toggle, a dropdown, a
-slider position seen before) shows it again without solving again. A view whose figure ignores
-some control in some settings (the number of fixed steps when the solver is adaptive) says so
-with ``key``: settings with the same key share one render.
+``cache_size`` renders by those values (floats to 12 significant digits), so that going back to a
+setting (a toggle, a dropdown, a slider position seen before) shows it again without solving
+again, and :meth:`InteractiveView.prerender` fills it ahead. A view whose figure ignores some
+control in some settings (the number of fixed steps when the solver is adaptive) says so with
+``key``: settings with the same key share one render.
 
 The Output's content is replaced by setting its ``outputs`` state, not by ``display`` inside
 ``with output:``. The state travels on the widget's comm, so the figure never leaks into the
@@ -89,6 +90,9 @@ class InteractiveView:
         return figure
 
     def _key(self, values: dict[str, Any]) -> Hashable:
+        """What decides the figure at ``values``, floats to 12 significant digits: a log slider's
+        position computed by the browser may differ in the last bit from the same position computed here."""
+        values = {name: float(f"{value:.12g}") if isinstance(value, float) else value for name, value in values.items()}
         return tuple(values.items()) if self.key is None else self.key(values)
 
     def _rendered(self, values: dict[str, Any]) -> tuple[go.Figure, dict, dict]:
