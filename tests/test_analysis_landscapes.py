@@ -5,16 +5,8 @@ import pytest
 import torch
 
 from gfe_viz import AMD, AMD_MNIST, Euler, encode
-from gfe_viz.analysis.landscapes import (
-    covering_limits,
-    decoded_images,
-    encoded_limits,
-    flow_path,
-    latent_limits,
-    loss_landscape,
-    path_losses,
-    sample_path,
-)
+from gfe_viz.analysis.landscapes import (covering_limits, decoded_images, encoded_limits, flow_path, latent_limits,
+                                         loss_landscape, path_losses, sample_path)
 from gfe_viz.models import LinearDecoder, MLPDecoder
 
 

@@ -5,14 +5,8 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from gfe_viz.viz.interactive import (
-    SLIDER_ROOM,
-    control_choices,
-    figure_output,
-    format_summary,
-    interactive_view,
-    precomputed_figure,
-)
+from gfe_viz.viz.interactive import (SLIDER_ROOM, control_choices, figure_output, format_summary, interactive_view,
+                                     precomputed_figure)
 
 
 def make_view(**options):

@@ -34,11 +34,6 @@ class Landscape:
         j, i = np.unravel_index(np.argmin(self.loss), self.loss.shape)
         return np.array([self.z1[i], self.z2[j]])
 
-    @property
-    def limits(self) -> tuple[float, float, float, float]:
-        """The box the grid spans, (z1_min, z1_max, z2_min, z2_max)."""
-        return float(self.z1[0]), float(self.z1[-1]), float(self.z2[0]), float(self.z2[-1])
-
 
 @dataclass
 class FlowPath:

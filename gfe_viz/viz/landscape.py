@@ -20,17 +20,8 @@ from torch import nn
 
 from .._checks import check_positive, check_positive_int, check_tensor
 from ..amd import AMD_MNIST, AMDOptions
-from ..analysis.landscapes import (
-    Landscape,
-    as_images,
-    check_latent_2d,
-    decoded_images,
-    encoded_limits,
-    flow_path,
-    loss_landscape,
-    one_target,
-    path_losses,
-)
+from ..analysis.landscapes import (Landscape, as_images, check_latent_2d, decoded_images, encoded_limits, flow_path,
+                                   loss_landscape, one_target, path_losses)
 from ..encode import SOLVERS
 from ..flows import ALPHA_SCHEDULES
 from ..solvers import AMD, FIXED_STEP, RK4, Dopri5, Euler
@@ -39,7 +30,7 @@ from .plotting import compact, frame_slider, play_button
 
 EXCESS_FLOOR = 1e-5  # the colour scale shows log10(loss - min + floor)
 PATH_COLORS = ("#ffffff", "#ff7f0e", "#2ca02c", "#d62728")
-GREYS = get_colorscale("Greys")  # spelled out as plotly.py does: plotly.js's own "Greys" runs the other way
+GREYS = get_colorscale("Greys")  # spelled out, as a checked trace has it: plotly.js's own "Greys" is another scale
 
 
 def trajectory_animation(decoder: nn.Module, x: torch.Tensor, landscape: Landscape, t: np.ndarray, path: np.ndarray,
