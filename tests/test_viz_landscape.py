@@ -142,6 +142,7 @@ def test_flow_view_prerenders_every_image_schedule_and_solver_as_a_fresh_render_
     solvers = count_solves(monkeypatch)
     view = flow_view(decoder, images, tau=100.0, resolution=9, n_frames=4)
     assert sorted(solvers) == ["amd"] * (images.shape[0] + 1) + ["dopri5", "euler", "rk4"]  # the default once
+    assert view.cache_size == 32 + images.shape[0] + 2 + 4  # the prerendered settings push none of the others out
     fresh = flow_view(decoder, images, tau=100.0, resolution=9, n_frames=4, precompute=False)
     solvers.clear()
     for setting in ({"image": 2}, {"alpha_schedule": "exponential"}, {"solver": "rk4"}, {"solver": "dopri5"}):

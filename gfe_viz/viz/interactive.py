@@ -218,6 +218,14 @@ def precomputed_figure(view: InteractiveView, control: str, max_values: int = 40
     return result
 
 
+def prerender_all(view: InteractiveView, controls: tuple[str, ...]) -> None:
+    """:meth:`InteractiveView.prerender` every value of each of ``controls``, the view's cache grown
+    by their number, so that the renders it keeps for settings seen later are as many as before."""
+    view.cache_size += sum(len(control_choices(view, control)) for control in controls)
+    for control in controls:
+        view.prerender(control)
+
+
 def control_choices(view: InteractiveView, control: str) -> list[tuple[str, Any]]:
     """(label, value) for every value of one of the view's controls: a selection's options, an
     integer or a log slider's positions; other controls have too many values to go through."""

@@ -25,7 +25,7 @@ from ..analysis.landscapes import (Landscape, as_images, check_latent_2d, decode
 from ..encode import SOLVERS
 from ..flows import ALPHA_SCHEDULES
 from ..solvers import AMD, FIXED_STEP, RK4, Dopri5, Euler
-from .interactive import InteractiveView, interactive_view
+from .interactive import InteractiveView, interactive_view, prerender_all
 from .plotting import compact, frame_slider, play_button
 
 EXCESS_FLOOR = 1e-5  # the colour scale shows log10(loss - min + floor)
@@ -145,8 +145,7 @@ def flow_view(decoder: nn.Module, images: torch.Tensor, amd: AMDOptions = AMD_MN
 
     view = interactive_view(render, controls, key=figure_key)
     if precompute:
-        for control in ("image", "alpha_schedule", "solver"):
-            view.prerender(control)
+        prerender_all(view, ("image", "alpha_schedule", "solver"))
     return view
 
 

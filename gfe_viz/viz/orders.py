@@ -23,7 +23,7 @@ from ..amd import AMD_MNIST, AMDOptions
 from ..analysis.known_solutions import damping_factor, quadratic_runs, quadratic_solution
 from ..analysis.landscapes import Landscape, covering_limits, latent_limits, loss_landscape, sample_path
 from ..analysis.solver_runs import ORDER_NAMES, SolverRun, compare_orders, orders_summary
-from .interactive import InteractiveView, interactive_view
+from .interactive import InteractiveView, interactive_view, prerender_all
 from .landscape import PATH_COLORS, landscape_heatmap, path_traces
 from .plotting import compact
 
@@ -90,8 +90,7 @@ def orders_view(decoder: nn.Module, images: torch.Tensor, tau: float = 1e4, amd:
     }
     view = interactive_view(render, controls)
     if precompute:
-        for control in ("image", "tau", "dt_max"):
-            view.prerender(control)
+        prerender_all(view, ("image", "tau", "dt_max"))
     return view
 
 
