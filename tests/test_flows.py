@@ -133,7 +133,7 @@ def test_mlp_gradient_matches_finite_differences():
 
 def _fixed_step_error(order: int, lam: float, end: float, n_steps: int) -> float:
     """|z(end) - exact| after n_steps equal steps of GradientFlow.euler_step on l = lam z^2 / 2 from z0 = 1."""
-    from gfe_viz.viz.orders import quadratic_decoder, quadratic_solution
+    from gfe_viz.analysis.known_solutions import quadratic_decoder, quadratic_solution
 
     flow = GradientFlow(quadratic_decoder(lam), loss="mse", order=order)
     target = torch.zeros(1, 1, dtype=torch.float64)

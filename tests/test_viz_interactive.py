@@ -1,10 +1,12 @@
 """The shared interactive-view pattern: controls re-render one figure, shown in an Output, with a summary."""
 
 import ipywidgets as widgets
+import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from gfe_viz.viz.interactive import SLIDER_ROOM, figure_output, format_summary, interactive_view, precomputed_figure
+from gfe_viz.viz.interactive import (SLIDER_ROOM, control_choices, figure_output, format_summary, interactive_view,
+                                     precomputed_figure)
 
 
 def make_view(**options):
@@ -83,6 +85,28 @@ def test_settings_with_the_same_key_share_one_render():
     assert calls[-1] == (3.0, "a") and list(view.figure.data[0].y) == [0, 3.0, 6.0]
     with pytest.raises(TypeError, match="key must be None or a callable taking the control values, got str"):
         make_view(key="scale")
+
+
+def test_prerender_fills_the_cache_at_every_option_and_keeps_the_figure_shown():
+    view, calls = make_view()
+    shown, summary = view.output.outputs[0], view.summary_line.value
+    view.prerender("kind")
+    assert calls == [(1.0, "a"), (1.0, "b")]  # "a" was in the cache already
+    assert view.output.outputs[0] == shown and view.summary_line.value == summary
+    view.update(kind="b")
+    assert len(calls) == 2 and view.figure.data[0].name == "b"
+    view.prerender("scale", [2.0, 3.0])
+    assert calls[2:] == [(2.0, "b"), (3.0, "b")]
+    view.update(scale=float(np.nextafter(3.0, 4.0)))  # 3 but for the last bit, as a browser may send it
+    assert len(calls) == 4 and list(view.figure.data[0].y) == [0, 3.0, 6.0]
+    small, _ = make_view(cache_size=1)
+    with pytest.raises(ValueError, match="prerendering 2 settings of 'kind' needs cache_size >= 2, got 1"):
+        small.prerender("kind")
+    with pytest.raises(ValueError, match="control 'scale' must be a selection, an IntSlider or a FloatLogSlider"):
+        view.prerender("scale")
+    log = widgets.FloatLogSlider(value=100.0, base=10, min=1, max=3, step=1)
+    logged = interactive_view(lambda tau: (go.Figure(), {"tau": tau}), {"tau": log})
+    assert control_choices(logged, "tau") == [("10", 10.0), ("100", 100.0), ("1000", 1000.0)]
 
 
 def test_reset_shows_the_settings_the_view_was_built_with():
@@ -187,7 +211,7 @@ def test_precomputed_figure_refuses_what_it_cannot_precompute():
     view = stepped_view()
     with pytest.raises(ValueError, match=r"control must be one of the view's controls \['n', 'scale'\], got 'tau'"):
         precomputed_figure(view, "tau")
-    with pytest.raises(ValueError, match="control 'scale' must be a selection or an IntSlider to be precomputed, got a FloatSlider"):
+    with pytest.raises(ValueError, match="control 'scale' must be a selection, an IntSlider or a FloatLogSlider to go through its values, got a FloatSlider"):
         precomputed_figure(view, "scale")
     with pytest.raises(ValueError, match="control 'n' has 3 values, more than max_values=2"):
         precomputed_figure(view, "n", max_values=2)

@@ -1,13 +1,14 @@
-"""Loss landscapes of 2-D latents, trajectories on them, the animation and the notebook-1 view."""
+"""The landscape heat map, paths on it, the animation and the notebook-1 view."""
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 import torch
 
 from gfe_viz import AMD, AMD_MNIST, RK4, encode
+from gfe_viz.analysis.landscapes import latent_limits, loss_landscape, sample_path
 from gfe_viz.models import LinearDecoder, MLPDecoder
-from gfe_viz.viz.landscape import (EXCESS_FLOOR, PATH_COLORS, decoded_images, flow_view, landscape_heatmap,
-                                   latent_limits, loss_landscape, path_traces, pixels, sample_path,
+from gfe_viz.viz.landscape import (EXCESS_FLOOR, PATH_COLORS, flow_view, landscape_heatmap, path_traces, pixels,
                                    trajectory_animation)
 
 
@@ -25,54 +26,6 @@ def tiny():
     decoder = MLPDecoder(2, 16, (1, 4, 4))
     images = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(1))
     return decoder, images
-
-
-def test_landscape_is_the_loss_on_the_grid(linear):
-    decoder, x = linear
-    land = loss_landscape(decoder, x, (-2.0, 2.0, -1.0, 3.0), resolution=41, loss="mse")
-    assert land.loss.shape == (41, 41) and land.z1[0] == -2.0 and land.z2[-1] == 3.0
-    j, i = 7, 30  # loss[j, i] is at (z1[i], z2[j])
-    z = torch.tensor([land.z1[i], land.z2[j]], dtype=torch.float64)
-    with torch.no_grad():
-        expected = ((decoder.weight @ z + decoder.bias - x[0]) ** 2).mean()
-    assert land.loss[j, i] == pytest.approx(float(expected), rel=1e-12)
-    exact = decoder.least_squares_latent(x)[0].detach().numpy()
-    spacing = land.z1[1] - land.z1[0]
-    assert np.abs(land.argmin() - exact).max() <= spacing / 2 + 1e-12
-
-
-def test_landscape_rejects_bad_input(linear, tiny):
-    decoder, x = linear
-    with pytest.raises(ValueError, match=r"x must hold one target, shape \(1, ...\), got \(2, 3\)"):
-        loss_landscape(decoder, x.repeat(2, 1), (-1, 1, -1, 1))
-    with pytest.raises(ValueError, match="limits must be .* got \\(1, -1, -1, 1\\)"):
-        loss_landscape(decoder, x, (1, -1, -1, 1))
-    with pytest.raises(ValueError, match="resolution must be a positive integer, got 0"):
-        loss_landscape(decoder, x, (-1, 1, -1, 1), resolution=0)
-    with pytest.raises(ValueError, match="2-D latent .* latent_dim=3"):
-        loss_landscape(MLPDecoder(3, 16), torch.rand(1, 16), (-1, 1, -1, 1))
-
-
-def test_latent_limits_is_a_padded_square_around_the_points():
-    points = np.array([[0.0, 0.0], [2.0, 1.0], [1.0, -1.0]])
-    z1_min, z1_max, z2_min, z2_max = latent_limits(points, margin=0.5)
-    assert z1_max - z1_min == pytest.approx(4.0) and z2_max - z2_min == pytest.approx(4.0)
-    assert (z1_min + z1_max) / 2 == pytest.approx(1.0) and (z2_min + z2_max) / 2 == pytest.approx(0.0)
-    with pytest.raises(ValueError, match=r"points must have shape \(N, 2\)"):
-        latent_limits(np.zeros((3, 3)))
-
-
-def test_sample_path_runs_from_z0_to_the_result(tiny):
-    decoder, images = tiny
-    z0 = torch.tensor([[0.3, -0.2]] * 3)
-    result = encode(decoder, images, tau=50.0, z0=z0, record=True)
-    t, path = sample_path(result, 1)
-    assert np.allclose(path[0], [0.3, -0.2]) and np.allclose(path[-1], result.z[1].numpy())
-    assert t[0] == 0 and np.all(np.diff(t) > 0) and len(t) == int(result.stats.accepted[1]) + 1
-    with pytest.raises(ValueError, match="record=True"):
-        sample_path(encode(decoder, images, tau=5.0))
-    with pytest.raises(ValueError, match=r"sample must be in \[0, 3\), got 3"):
-        sample_path(result, 3)
 
 
 def test_landscape_heatmap_and_one_line_per_path(linear):
@@ -111,6 +64,7 @@ def test_animation_frames_follow_the_path_and_decode_it(tiny):
     assert figure.data[0].colorbar.title.side == "right"  # along the bar, not into the next panel
     assert [step.args[0][0] for step in figure.layout.sliders[0].steps] == [frame.name for frame in figure.frames]
     assert f"loss = {float(result.loss[0]):.4f}" in last.layout.title.text
+    go.Figure(figure.to_dict())  # built unchecked: plotly accepts every part of it
 
 
 @pytest.mark.parametrize("solver", [AMD(AMD_MNIST), RK4(dt=5.0)], ids=["amd", "rk4"])
@@ -134,15 +88,6 @@ def test_pixels_map_unit_interval_to_bytes():
     assert pixels(np.zeros((1, 2, 2))).dtype == np.uint8
 
 
-def test_decoded_images_are_sigmoid_of_the_logits_for_bce(tiny):
-    decoder, _ = tiny
-    z = torch.tensor([[0.5, -1.0]])
-    images = decoded_images(decoder, z)
-    assert images.shape == (1, 4, 4)
-    assert np.allclose(images[0], torch.sigmoid(decoder(z))[0, 0].detach().numpy())
-    assert np.allclose(decoded_images(decoder, z, loss="mse")[0], decoder(z)[0, 0].detach().numpy())
-
-
 def test_flow_view_controls_drive_the_encoding(tiny):
     decoder, images = tiny
     view = flow_view(decoder, images, tau=100.0, resolution=9, n_frames=4)
@@ -161,18 +106,24 @@ def test_flow_view_controls_drive_the_encoding(tiny):
     view.update(solver="amd", z0_1=0.5, z0_2=-0.5)
     start = view.figure.frames[0].data[1]
     assert (start.x[0], start.y[0]) == pytest.approx((0.5, -0.5))
-    expected = encode(decoder, images[2:3], z0=torch.tensor([[0.5, -0.5]]), tau=100.0)
+    expected = encode(decoder, images[2:3], z0=torch.tensor([[0.5, -0.5]]), tau=100.0, gradient="fused")
     assert view.summary["loss"] == pytest.approx(float(expected.loss[0]), rel=1e-6)
 
 
-def test_flow_view_solves_again_for_a_new_step_count_only_with_a_fixed_step_solver(tiny, monkeypatch):
+def count_solves(monkeypatch) -> list[str]:
+    """The names of the solvers the notebook-1 view runs from now on, in order."""
     import gfe_viz.viz.landscape as landscape
 
-    decoder, images = tiny
-    real, solvers = landscape.encode, []
-    monkeypatch.setattr(landscape, "encode", lambda *args, **kwargs: solvers.append(kwargs["solver"].name)
+    real, solvers = landscape.flow_path, []
+    monkeypatch.setattr(landscape, "flow_path", lambda *args, **kwargs: solvers.append(args[2].name)
                         or real(*args, **kwargs))
-    view = flow_view(decoder, images, tau=100.0, resolution=9, n_frames=4)
+    return solvers
+
+
+def test_flow_view_solves_again_for_a_new_step_count_only_with_a_fixed_step_solver(tiny, monkeypatch):
+    decoder, images = tiny
+    solvers = count_solves(monkeypatch)
+    view = flow_view(decoder, images, tau=100.0, resolution=9, n_frames=4, precompute=False)
     solvers.clear()
     shown = view.output.outputs[0]
     view.update(steps=50)  # AMD takes no fixed steps: the same figure, no solve
@@ -181,9 +132,29 @@ def test_flow_view_solves_again_for_a_new_step_count_only_with_a_fixed_step_solv
     view.update(solver="euler")
     view.update(steps=20)
     assert solvers == ["euler", "euler"]
-    fresh = flow_view(decoder, images, tau=100.0, resolution=9, n_frames=4)
+    fresh = flow_view(decoder, images, tau=100.0, resolution=9, n_frames=4, precompute=False)
     fresh.update(solver="euler", steps=20)
     assert fresh.output.outputs[0] == view.output.outputs[0] and fresh.summary == view.summary
+
+
+def test_flow_view_prerenders_every_image_schedule_and_solver_as_a_fresh_render_draws_them(tiny, monkeypatch):
+    decoder, images = tiny
+    solvers = count_solves(monkeypatch)
+    view = flow_view(decoder, images, tau=100.0, resolution=9, n_frames=4)
+    assert sorted(solvers) == ["amd"] * (images.shape[0] + 1) + ["dopri5", "euler", "rk4"]  # the default once
+    assert view.cache_size == 32 + images.shape[0] + 2 + 4  # the prerendered settings push none of the others out
+    fresh = flow_view(decoder, images, tau=100.0, resolution=9, n_frames=4, precompute=False)
+    solvers.clear()
+    for setting in ({"image": 2}, {"alpha_schedule": "exponential"}, {"solver": "rk4"}, {"solver": "dopri5"}):
+        view.update(**setting)
+        assert solvers == [], setting  # from the cache
+        fresh.update(**setting)
+        assert fresh.output.outputs[0] == view.output.outputs[0] and fresh.summary == view.summary
+        view.reset()
+        fresh.reset()
+        solvers.clear()
+    view.update(z0_1=0.5)  # a continuous control: rendered when moved
+    assert solvers == ["amd"]
 
 
 def test_flow_view_computes_every_landscape_with_the_view(tiny, monkeypatch):

@@ -20,7 +20,7 @@ from ..flows import GradientFlow
 from ..models import Autoencoder
 from ..solution import EncodeResult
 from ..training import EncodeSettings
-from ..viz.landscape import one_target
+from .landscapes import one_target
 
 
 def decoder_of(model: nn.Module) -> nn.Module:

@@ -1,5 +1,5 @@
 """One solve of a batch with its loss history, for every solver alike: what the solver lab and the
-order comparison draw; AMD against the classical solvers on the same batch."""
+order comparison draw; AMD against the classical solvers on the same batch; the runs of both flows."""
 
 from __future__ import annotations
 
@@ -96,3 +96,27 @@ def nfe_to_target(runs: list[SolverRun], target: float | None = None) -> dict[st
     """Mean NFE per sample each run needs for a batch-mean loss <= ``target`` (default: AMD's final loss)."""
     target = target_loss(runs, target)
     return {run.name: run.nfe_to_reach(target) for run in runs}
+
+
+ORDER_NAMES = {1: "first order", 2: "second order"}
+
+
+def compare_orders(decoder: nn.Module, x: torch.Tensor, tau: float = 1e4, solver: str = "amd",
+                   amd: AMDOptions = AMD_MNIST, loss: str = "bce", z0: str | torch.Tensor = "zeros",
+                   **options) -> list[SolverRun]:
+    """Encode ``x`` with the first- and the second-order flow (options as for :func:`run_solver`; ``amd`` for AMD)."""
+    if solver == "amd":
+        options["amd"] = amd
+    return [run_solver(decoder, x, solver, tau=tau, loss=loss, z0=z0, order=order, name=name, **options)
+            for order, name in ORDER_NAMES.items()]
+
+
+def orders_summary(runs: list[SolverRun]) -> dict[str, float | int]:
+    """Per run: batch-mean final loss, mean NFE per sample and rejected attempts (momentum restarts for order 2)."""
+    out: dict[str, float | int] = {}
+    for run in runs:
+        stats = run.result.stats
+        out[f"{run.name} loss"] = float(run.result.loss.double().mean())
+        out[f"{run.name} nfe"] = float(stats.nfe.double().mean())
+        out[f"{run.name} rejected"] = int(stats.rejected.sum())
+    return out

@@ -7,10 +7,11 @@ the numbers it is about (final loss, NFE, ...). Changing a control, by hand or f
 again and replaces the figure shown in the view's ``ipywidgets.Output``.
 
 ``render`` must be a function of the control values alone: the view keeps the last
-``cache_size`` renders by those values, so that going back to a setting (a toggle, a dropdown, a
-slider position seen before) shows it again without solving again. A view whose figure ignores
-some control in some settings (the number of fixed steps when the solver is adaptive) says so
-with ``key``: settings with the same key share one render.
+``cache_size`` renders by those values (floats to 12 significant digits), so that going back to a
+setting (a toggle, a dropdown, a slider position seen before) shows it again without solving
+again, and :meth:`InteractiveView.prerender` fills it ahead. A view whose figure ignores some
+control in some settings (the number of fixed steps when the solver is adaptive) says so with
+``key``: settings with the same key share one render.
 
 The Output's content is replaced by setting its ``outputs`` state, not by ``display`` inside
 ``with output:``. The state travels on the widget's comm, so the figure never leaks into the
@@ -88,9 +89,15 @@ class InteractiveView:
         self.summary_line.value = format_summary(self.summary, html=True)
         return figure
 
+    def _key(self, values: dict[str, Any]) -> Hashable:
+        """What decides the figure at ``values``, floats to 12 significant digits: a log slider's
+        position computed by the browser may differ in the last bit from the same position computed here."""
+        values = {name: float(f"{value:.12g}") if isinstance(value, float) else value for name, value in values.items()}
+        return tuple(values.items()) if self.key is None else self.key(values)
+
     def _rendered(self, values: dict[str, Any]) -> tuple[go.Figure, dict, dict]:
         """(figure, summary, output) for ``values``: from the cache, or rendered and kept there."""
-        key = tuple(values.items()) if self.key is None else self.key(values)
+        key = self._key(values)
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
@@ -104,6 +111,19 @@ class InteractiveView:
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         return entry
+
+    def prerender(self, control: str, values: list | None = None) -> None:
+        """Render the view at each of ``values`` of one control (default: every value of a selection or
+        an integer slider, see :func:`control_choices`), the other controls at their current values,
+        into its cache: those settings then show at once. The figure shown does not change."""
+        values = [value for _, value in control_choices(self, control)] if values is None else list(values)
+        settings = {self._key({**self.values, control: value}) for value in values}
+        if len(settings) > self.cache_size:
+            raise ValueError(f"prerendering {len(settings)} settings of {control!r} needs cache_size >= "
+                             f"{len(settings)}, got {self.cache_size}")
+        for value in values:
+            self._rendered({**self.values, control: value})
+        self.summary_line.value = format_summary(self.summary, html=True)  # not the "computing" of those renders
 
     def reset(self) -> None:
         """Put every control back to the value it was built with and show that figure: a replay
@@ -162,16 +182,7 @@ def precomputed_figure(view: InteractiveView, control: str, max_values: int = 40
     selection (dropdown, selection slider, ...) or an integer slider with at most ``max_values``
     values, and the view's figure must not be an animation itself.
     """
-    if control not in view.controls:
-        raise ValueError(f"control must be one of the view's controls {sorted(view.controls)}, got {control!r}")
-    widget = view.controls[control]
-    if isinstance(widget, _SELECTIONS):
-        choices = [option if isinstance(option, tuple) else (str(option), option) for option in widget.options]
-    elif isinstance(widget, widgets.IntSlider):
-        choices = [(str(v), v) for v in range(widget.min, widget.max + 1, widget.step)]
-    else:
-        raise ValueError(f"control {control!r} must be a selection or an IntSlider to be precomputed, "
-                         f"got a {type(widget).__name__}")
+    choices, widget = control_choices(view, control), view.controls[control]
     if len(choices) > max_values:
         raise ValueError(f"control {control!r} has {len(choices)} values, more than max_values={max_values} "
                          "frames to precompute; raise max_values if the page may be that large")
@@ -205,6 +216,31 @@ def precomputed_figure(view: InteractiveView, control: str, max_values: int = 40
         "steps": [{"label": label, "method": "animate", "args": [[label], step]} for label, _ in choices],
     }])
     return result
+
+
+def prerender_all(view: InteractiveView, controls: tuple[str, ...]) -> None:
+    """:meth:`InteractiveView.prerender` every value of each of ``controls``, the view's cache grown
+    by their number, so that the renders it keeps for settings seen later are as many as before."""
+    view.cache_size += sum(len(control_choices(view, control)) for control in controls)
+    for control in controls:
+        view.prerender(control)
+
+
+def control_choices(view: InteractiveView, control: str) -> list[tuple[str, Any]]:
+    """(label, value) for every value of one of the view's controls: a selection's options, an
+    integer or a log slider's positions; other controls have too many values to go through."""
+    if control not in view.controls:
+        raise ValueError(f"control must be one of the view's controls {sorted(view.controls)}, got {control!r}")
+    widget = view.controls[control]
+    if isinstance(widget, _SELECTIONS):
+        return [option if isinstance(option, tuple) else (str(option), option) for option in widget.options]
+    if isinstance(widget, widgets.IntSlider):
+        return [(str(v), v) for v in range(widget.min, widget.max + 1, widget.step)]
+    if isinstance(widget, widgets.FloatLogSlider):
+        count = int(round((widget.max - widget.min) / widget.step)) + 1
+        return [(f"{value:g}", value) for value in (widget.base ** (widget.min + k * widget.step) for k in range(count))]
+    raise ValueError(f"control {control!r} must be a selection, an IntSlider or a FloatLogSlider to go through its values, "
+                     f"got a {type(widget).__name__}")
 
 
 def _as_json(value) -> str:

@@ -17,18 +17,18 @@ from plotly.subplots import make_subplots
 from torch import nn
 
 from .._checks import check_positive, check_tensor
+from ..analysis.landscapes import latent_limits, loss_landscape, sample_path
 from ..analysis.latent_metrics import compare_endpoints, interpolate, restart_encodings
 from ..demo_models import DEMO_ENCODING
 from ..solution import EncodeResult
 from ..training import EncodeSettings
 from .interactive import InteractiveView, interactive_view
-from .landscape import landscape_heatmap, latent_limits, loss_landscape, sample_path
+from .landscape import landscape_heatmap
 from .plotting import compact, fixed_layout, image_mosaic
 from .style import CLASS_COLORS
 
 #: The demo encoder with the hand-written MLP gradient: equal to autograd to rounding, a redraw faster.
 RESTARTS_ENCODING = dataclasses.replace(DEMO_ENCODING, gradient="auto")
-
 
 
 def latent_scatter_figure(codes: dict[str, torch.Tensor], labels: torch.Tensor,

@@ -1,19 +1,15 @@
-"""First- versus second-order gradient flows: their paths, their cost, and what the 3/t damping does.
+"""Figures of first- versus second-order gradient flows, and notebook 3's view.
 
-The second-order flow z'' + (3/t) z' + alpha grad l = 0 carries momentum. On the quadratic
-l = lam z^2 / 2 both flows have closed forms (from z(0) = z0 at rest):
-
-    first order:   z(t) = z0 exp(-lam t)
-    second order:  z(t) = z0 * 2 J1(w t) / (w t),   w = sqrt(lam)   (J1: Bessel function)
-
-so a flat direction (small lam) is crossed in time ~1/sqrt(lam) instead of ~1/lam, at the price
-of overshooting and oscillating, with an amplitude that decays like t^(-3/2) because the
-friction 3/t fades.
+The second-order flow z'' + (3/t) z' + alpha grad l = 0 carries momentum: a flat direction is
+crossed faster, at the price of overshooting and oscillating. The runs and the closed forms on a
+quadratic come from :mod:`gfe_viz.analysis` (``solver_runs``, ``known_solutions``); here they
+become a landscape with both paths, loss against NFE, and z(t) against the exact solutions.
 """
 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import ipywidgets as widgets
 import numpy as np
@@ -24,25 +20,12 @@ from torch import nn
 
 from .._checks import check_positive, check_tensor
 from ..amd import AMD_MNIST, AMDOptions
-from ..analysis.solver_runs import SolverRun, run_solver
-from ..flows import DAMPING_EPS
-from ..models import LinearDecoder
-from .interactive import InteractiveView, interactive_view
-from .landscape import (PATH_COLORS, Landscape, landscape_heatmap, latent_limits, loss_landscape, path_traces,
-                        sample_path)
+from ..analysis.known_solutions import damping_factor, quadratic_runs, quadratic_solution
+from ..analysis.landscapes import Landscape, covering_limits, latent_limits, loss_landscape, sample_path
+from ..analysis.solver_runs import ORDER_NAMES, SolverRun, compare_orders, orders_summary
+from .interactive import InteractiveView, interactive_view, prerender_all
+from .landscape import PATH_COLORS, landscape_heatmap, path_traces
 from .plotting import compact
-
-ORDER_NAMES = {1: "first order", 2: "second order"}
-
-
-def compare_orders(decoder: nn.Module, x: torch.Tensor, tau: float = 1e4, solver: str = "amd",
-                   amd: AMDOptions = AMD_MNIST, loss: str = "bce", z0: str | torch.Tensor = "zeros",
-                   **options) -> list[SolverRun]:
-    """Encode ``x`` with the first- and the second-order flow (options as for :func:`run_solver`; ``amd`` for AMD)."""
-    if solver == "amd":
-        options["amd"] = amd
-    return [run_solver(decoder, x, solver, tau=tau, loss=loss, z0=z0, order=order, name=name, **options)
-            for order, name in ORDER_NAMES.items()]
 
 
 def orders_figure(landscape: Landscape, runs: list[SolverRun], sample: int = 0) -> go.Figure:
@@ -67,77 +50,51 @@ def orders_figure(landscape: Landscape, runs: list[SolverRun], sample: int = 0) 
     return figure
 
 
-def orders_summary(runs: list[SolverRun]) -> dict[str, float | int]:
-    """Per run: batch-mean final loss, mean NFE per sample and rejected attempts (momentum restarts for order 2)."""
-    out: dict[str, float | int] = {}
-    for run in runs:
-        stats = run.result.stats
-        out[f"{run.name} loss"] = float(run.result.loss.double().mean())
-        out[f"{run.name} nfe"] = float(stats.nfe.double().mean())
-        out[f"{run.name} rejected"] = int(stats.rejected.sum())
-    return out
-
-
 def orders_view(decoder: nn.Module, images: torch.Tensor, tau: float = 1e4, amd: AMDOptions = AMD_MNIST,
-                resolution: int = 61, loss: str = "bce") -> InteractiveView:
-    """Notebook view: both orders on one image's landscape. Controls: ``image``, ``tau``, ``dt_max``.
+                resolution: int = 61, loss: str = "bce", precompute: bool = True) -> InteractiveView:
+    """Notebook view: both orders on one image's landscape. Controls: ``image``, ``tau`` (decades
+    from 10 to 1e5), ``dt_max``.
 
-    The landscape is computed for each figure, on a box around both paths.
+    Each image keeps one landscape, on a box around both paths at the default settings, while the
+    paths fit in it; paths that leave it get that box grown (and shared by all settings that fit
+    the larger box). The runs are kept by settings apart from the figures. With ``precompute``,
+    the view renders every image, tau and dt_max at the other controls' defaults when it is built:
+    tau = 1e5 costs the second order thousands of decoder evaluations, dt_max = 1 hundreds.
     """
     images = check_tensor("images", images, min_dim=2)
     check_positive("tau", tau)
+    tau_default = tau
+
+    @lru_cache(maxsize=64)
+    def runs_at(image: int, tau: float, dt_max: float) -> list[SolverRun]:
+        return compare_orders(decoder, images[image:image + 1], tau=tau, amd=amd.replace(dt_max=max(dt_max, amd.dt0)),
+                              loss=loss, gradient="auto")
+
+    def visited(runs: list[SolverRun]) -> np.ndarray:
+        return np.concatenate([sample_path(run.result)[1] for run in runs])
+
+    @lru_cache(maxsize=64)
+    def landscape_in(image: int, limits: tuple[float, float, float, float]) -> Landscape:
+        return loss_landscape(decoder, images[image:image + 1], limits, resolution, loss)
 
     def render(image, tau, dt_max):
-        x = images[image:image + 1]
-        runs = compare_orders(decoder, x, tau=tau, amd=amd.replace(dt_max=max(dt_max, amd.dt0)), loss=loss)
-        visited = np.concatenate([sample_path(run.result)[1] for run in runs])
-        landscape = loss_landscape(decoder, x, latent_limits(visited, margin=0.15), resolution, loss)
+        runs = runs_at(image, tau, dt_max)
+        box = latent_limits(visited(runs_at(image, tau_default, amd.dt_max)), margin=0.15)
+        landscape = landscape_in(image, covering_limits(box, visited(runs)))
         return orders_figure(landscape, runs), orders_summary(runs)
 
     controls = {
         "image": widgets.IntSlider(value=0, min=0, max=images.shape[0] - 1, description="image"),
-        "tau": widgets.FloatLogSlider(value=tau, base=10, min=1, max=5, step=0.25, description="tau"),
+        "tau": widgets.FloatLogSlider(value=tau, base=10, min=1, max=5, step=1, description="tau"),
         "dt_max": widgets.FloatLogSlider(value=amd.dt_max, base=10, min=0, max=3, step=0.25, description="dt_max"),
     }
-    return interactive_view(render, controls)
+    view = interactive_view(render, controls)
+    if precompute:
+        prerender_all(view, ("image", "tau", "dt_max"))
+    return view
 
 
 # --- the 3/t damping on a quadratic ---------------------------------------------------------------------
-def quadratic_solution(lam: float, t, order: int, z0: float = 1.0) -> np.ndarray:
-    """Exact z(t) of the first- or second-order flow on l = lam z^2 / 2 from z0 at rest (see module doc)."""
-    check_positive("lam", lam)
-    t = np.asarray(t, dtype=float)
-    if order == 1:
-        return z0 * np.exp(-lam * t)
-    if order != 2:
-        raise ValueError(f"order must be 1 or 2, got {order!r}")
-    wt = torch.as_tensor(math.sqrt(lam) * t, dtype=torch.float64)
-    safe = torch.where(wt == 0, torch.ones_like(wt), wt)
-    ratio = torch.where(wt == 0, torch.ones_like(wt), 2 * torch.special.bessel_j1(safe) / safe)
-    return z0 * ratio.numpy()
-
-
-def quadratic_decoder(lam: float) -> LinearDecoder:
-    """A 1-D linear decoder whose MSE to the target 0 is l = lam z^2 / 2 (D(z) = sqrt(lam / 2) z)."""
-    check_positive("lam", lam)
-    return LinearDecoder(torch.full((1, 1), math.sqrt(lam / 2), dtype=torch.float64))
-
-
-def quadratic_runs(lam: float, tau: float, amd: AMDOptions = AMD_MNIST, z0: float = 1.0) -> list[SolverRun]:
-    """Both orders encoded with AMD on the quadratic l = lam z^2 / 2 (MSE of :func:`quadratic_decoder`)."""
-    decoder = quadratic_decoder(lam)
-    x = torch.zeros(1, 1, dtype=torch.float64)
-    start = torch.full((1, 1), float(z0), dtype=torch.float64)
-    return compare_orders(decoder, x, tau=tau, amd=amd, loss="mse", z0=start)
-
-
-def damping_factor(t, dt: float) -> np.ndarray:
-    """The fraction of its velocity the second-order AMD step keeps over [t, t + dt]: ((t+eps)/(t+dt+eps))^3."""
-    check_positive("dt", dt)
-    t = np.asarray(t, dtype=float)
-    return ((t + DAMPING_EPS) / (t + dt + DAMPING_EPS)) ** 3
-
-
 def damping_figure(lam: float = 0.01, tau: float = 1000.0, amd: AMDOptions = AMD_MNIST.replace(conv_tol=0.0),
                    dts: tuple[float, ...] = (1.0, 10.0)) -> go.Figure:
     """Left: z(t) on a quadratic, exact for both orders and AMD's steps. Right: velocity kept per step.
