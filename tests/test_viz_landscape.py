@@ -8,8 +8,8 @@ import torch
 from gfe_viz import AMD, AMD_MNIST, RK4, encode
 from gfe_viz.analysis.landscapes import latent_limits, loss_landscape, sample_path
 from gfe_viz.models import LinearDecoder, MLPDecoder
-from gfe_viz.viz.landscape import (EXCESS_FLOOR, PATH_COLORS, flow_view, landscape_heatmap, path_traces, pixels,
-                                   trajectory_animation)
+from gfe_viz.viz.landscape import EXCESS_FLOOR, flow_view, landscape_heatmap, path_traces, pixels, trajectory_animation
+from gfe_viz.viz.style import PATH_COLORS
 
 
 @pytest.fixture

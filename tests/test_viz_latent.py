@@ -13,7 +13,8 @@ from gfe_viz.training import EncodeSettings
 from gfe_viz.analysis.latent_metrics import (decoder_of, distinct_endpoints, latent_codes, neighbour_accuracy,
                                              restart_encodings)
 from gfe_viz.viz.interactive import _as_json
-from gfe_viz.viz.landscape import landscape_heatmap, latent_limits, loss_landscape
+from gfe_viz.analysis.landscapes import latent_limits, loss_landscape
+from gfe_viz.viz.landscape import landscape_heatmap
 from gfe_viz.viz.latent import interpolation_view, landscape_box, latent_scatter_figure, restarts_view
 
 FAST = EncodeSettings(tau=30.0, z0="zeros")

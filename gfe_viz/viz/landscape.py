@@ -29,7 +29,6 @@ from .interactive import InteractiveView, interactive_view, prerender_all
 from .plotting import compact, frame_slider, play_button
 
 EXCESS_FLOOR = 1e-5  # the colour scale shows log10(loss - min + floor)
-PATH_COLORS = ("#ffffff", "#ff7f0e", "#2ca02c", "#d62728")
 GREYS = get_colorscale("Greys")  # spelled out, as a checked trace has it: plotly.js's own "Greys" is another scale
 
 

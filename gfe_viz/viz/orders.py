@@ -24,8 +24,9 @@ from ..analysis.known_solutions import damping_factor, quadratic_runs, quadratic
 from ..analysis.landscapes import Landscape, covering_limits, latent_limits, loss_landscape, sample_path
 from ..analysis.solver_runs import ORDER_NAMES, SolverRun, compare_orders, orders_summary
 from .interactive import InteractiveView, interactive_view, prerender_all
-from .landscape import PATH_COLORS, landscape_heatmap, path_traces
+from .landscape import landscape_heatmap, path_traces
 from .plotting import compact
+from .style import PATH_COLORS
 
 
 def orders_figure(landscape: Landscape, runs: list[SolverRun], sample: int = 0) -> go.Figure:

@@ -14,7 +14,6 @@ METHOD_LABELS = {"ae": "AE", "gfe": "GFE (AMD)", "gfe_full": "GFE (AMD, full adj
 SOLVER_COLORS = {"amd": BLUE, "euler": RED, "rk4": GREEN, "dopri5": PURPLE}
 #: paths drawn on a loss landscape (the first, white, on the dark heat map)
 PATH_COLORS = ("#ffffff", ORANGE, GREEN, RED)
-ORDER_NAMES = {1: "first order", 2: "second order"}
 #: one colour per digit or clothing class
 CLASS_COLORS = TAB10
 #: the truncation lesson's data clusters and thresholds
