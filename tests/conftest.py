@@ -60,6 +60,24 @@ def curved_mlp():
     return decoder, x, z0
 
 
+@pytest.fixture
+def linear():
+    """A linear decoder of a 2-D latent with three outputs, and one float64 target: a landscape with a closed form."""
+    weight = torch.tensor([[1.0, 0.5], [-0.3, 2.0], [0.7, 0.1]], dtype=torch.float64)
+    decoder = LinearDecoder(weight, torch.tensor([0.1, -0.2, 0.3], dtype=torch.float64))
+    x = torch.tensor([[0.4, 1.2, -0.5]], dtype=torch.float64)
+    return decoder, x
+
+
+@pytest.fixture
+def tiny():
+    """An untrained MLP decoder of a 2-D latent and three random 4x4 images."""
+    torch.manual_seed(0)
+    decoder = MLPDecoder(2, 16, (1, 4, 4))
+    images = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    return decoder, images
+
+
 @pytest.fixture(scope="session")
 def mnist_splits():
     """MNIST from ``$GFE_DATA_DIR`` (../shared/data in the tests), never downloaded."""

@@ -7,23 +7,7 @@ import torch
 from gfe_viz import AMD, AMD_MNIST, Euler, encode
 from gfe_viz.analysis.landscapes import (covering_limits, decoded_images, encoded_limits, flow_path, latent_limits,
                                          loss_landscape, path_losses, sample_path)
-from gfe_viz.models import LinearDecoder, MLPDecoder
-
-
-@pytest.fixture
-def linear():
-    weight = torch.tensor([[1.0, 0.5], [-0.3, 2.0], [0.7, 0.1]], dtype=torch.float64)
-    decoder = LinearDecoder(weight, torch.tensor([0.1, -0.2, 0.3], dtype=torch.float64))
-    x = torch.tensor([[0.4, 1.2, -0.5]], dtype=torch.float64)
-    return decoder, x
-
-
-@pytest.fixture
-def tiny():
-    torch.manual_seed(0)
-    decoder = MLPDecoder(2, 16, (1, 4, 4))
-    images = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(1))
-    return decoder, images
+from gfe_viz.models import MLPDecoder
 
 
 def test_landscape_is_the_loss_on_the_grid(linear):

@@ -7,25 +7,8 @@ import torch
 
 from gfe_viz import AMD, AMD_MNIST, RK4, encode
 from gfe_viz.analysis.landscapes import latent_limits, loss_landscape, sample_path
-from gfe_viz.models import LinearDecoder, MLPDecoder
 from gfe_viz.viz.landscape import EXCESS_FLOOR, flow_view, landscape_heatmap, path_traces, pixels, trajectory_animation
 from gfe_viz.viz.style import PATH_COLORS
-
-
-@pytest.fixture
-def linear():
-    weight = torch.tensor([[1.0, 0.5], [-0.3, 2.0], [0.7, 0.1]], dtype=torch.float64)
-    decoder = LinearDecoder(weight, torch.tensor([0.1, -0.2, 0.3], dtype=torch.float64))
-    x = torch.tensor([[0.4, 1.2, -0.5]], dtype=torch.float64)
-    return decoder, x
-
-
-@pytest.fixture
-def tiny():
-    torch.manual_seed(0)
-    decoder = MLPDecoder(2, 16, (1, 4, 4))
-    images = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(1))
-    return decoder, images
 
 
 def test_landscape_heatmap_and_one_line_per_path(linear):

@@ -2,20 +2,12 @@
 
 import numpy as np
 import pytest
-import torch
 
 from gfe_viz import AMD_MNIST
 from gfe_viz.analysis.known_solutions import quadratic_runs
 from gfe_viz.analysis.landscapes import latent_limits, loss_landscape
 from gfe_viz.analysis.solver_runs import compare_orders, orders_summary
-from gfe_viz.models import MLPDecoder
 from gfe_viz.viz.orders import damping_figure, orders_figure, orders_view
-
-
-@pytest.fixture
-def tiny():
-    torch.manual_seed(0)
-    return MLPDecoder(2, 16, (1, 4, 4)), torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(1))
 
 
 def test_amd_on_the_quadratic_reaches_the_minimum_faster_with_momentum():
