@@ -27,6 +27,13 @@ working set and cost no more decoder evaluations.
 Each attempt costs exactly one decoder forward+backward: the loss and gradient at an accepted
 candidate are reused as the start of the next attempt.
 
+The pieces: :class:`StepController` holds the step-size rules (the acceptance test, the forced
+step, its time jump, the next dt) and :class:`ConvergenceWindow` the convergence test, both per
+sample; the working set keeps the per-sample tensors of the samples still in play together, and
+one attempt maps it to the next; with ``record=True`` each attempt's rows stay on the device as
+they are and the (A, B) step log and trajectory are built from them once, at the end, and copied
+to the host.
+
 :mod:`gfe_viz.amd_reference` spells the same rules out for one sample as a plain loop, the
 oracle that ``per_sample`` acceptance matches sample by sample; :class:`gfe_viz.solvers.AMD` is
 the solver object that :func:`gfe_viz.encode` runs this module with.
@@ -170,7 +177,7 @@ class StepController:
         """
         shrunk = dt * self.shrink
         grown = (dt * self.grow).clamp(self.dt0, self.dt_max)
-        return torch.where(taken, grown, shrunk), torch.where(taken, False, shrunk < self.floor)
+        return torch.where(taken, grown, shrunk), ~taken & (shrunk < self.floor)
 
 
 @dataclass(frozen=True)
@@ -346,7 +353,7 @@ class _WorkingSet:
         loss = torch.where(taken, loss1, s.loss)
         window = s.window.push(t, taken, _batch_mean(loss, active).expand_as(loss) if self.batch_mode else loss)
         converged = window.converged()
-        nonfinite = _frozen(active, torch.where(finite, False, s.forced), s.nonfinite)
+        nonfinite = _frozen(active, s.forced & ~finite, s.nonfinite)
         done = nonfinite | converged | (t >= self.tau)
         if control.stop_at_underflow:
             done = done | forced
