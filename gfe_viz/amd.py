@@ -27,6 +27,13 @@ working set and cost no more decoder evaluations.
 Each attempt costs exactly one decoder forward+backward: the loss and gradient at an accepted
 candidate are reused as the start of the next attempt.
 
+The pieces: :class:`StepController` holds the step-size rules (the acceptance test, the forced
+step, its time jump, the next dt) and :class:`ConvergenceWindow` the convergence test, both per
+sample; the working set keeps the per-sample tensors of the samples still in play together, and
+one attempt maps it to the next; with ``record=True`` each attempt's rows stay on the device as
+they are and the (A, B) step log and trajectory are built from them once, at the end, and copied
+to the host.
+
 :mod:`gfe_viz.amd_reference` spells the same rules out for one sample as a plain loop, the
 oracle that ``per_sample`` acceptance matches sample by sample; :class:`gfe_viz.solvers.AMD` is
 the solver object that :func:`gfe_viz.encode` runs this module with.
@@ -47,7 +54,7 @@ the batch mean sums the same losses with zeros in between, which may round diffe
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import torch
 
@@ -123,91 +130,152 @@ def mean_gradient_weights(like: torch.Tensor) -> torch.Tensor:
     return like.new_tensor(_MEAN_GRADIENT_WEIGHTS)
 
 
-def sufficient_decrease(loss0: torch.Tensor, loss1: torch.Tensor, dt: torch.Tensor, force_sq1: torch.Tensor,
-                        options: AMDOptions) -> torch.Tensor:
-    """AMD's acceptance test per sample: l(z0) - l(z1) >= sigma * dt_max * dt * ||f(z1)||^2.
+@dataclass(frozen=True)
+class StepController:
+    """AMD's step-size rules per sample: the acceptance test, the forced step at the dt floor, its
+    time jump and the next dt. Made from an :class:`AMDOptions` by :meth:`from_options`."""
 
-    ``force_sq1`` is the squared force at the candidate z1 (not at z0, as the textbook Armijo rule has it).
-    """
-    return (loss0 - loss1) >= (options.sigma * options.dt_max) * dt * force_sq1
+    dt0: float
+    dt_max: float
+    shrink: float
+    grow: float
+    sigma: float
+    floor: float  #: ``shrink ** max_shrinks``: a rejection that shrinks dt below it forces the next attempt
+    fail_jump: float
+    stop_at_underflow: bool  #: a sample stops where its next attempt would be forced
 
+    @classmethod
+    def from_options(cls, options: AMDOptions) -> StepController:
+        return cls(dt0=options.dt0, dt_max=options.dt_max, shrink=options.shrink, grow=options.grow,
+                   sigma=options.sigma, floor=options.dt_floor, fail_jump=options.fail_jump,
+                   stop_at_underflow=options.stop_at_underflow)
 
-def next_step_size(dt: torch.Tensor, accepted: torch.Tensor, options: AMDOptions) -> tuple[torch.Tensor, torch.Tensor]:
-    """The step size after an attempt, and whether the next attempt is forced, per sample.
+    def accepts(self, loss0: torch.Tensor, loss1: torch.Tensor, dt: torch.Tensor,
+                force_sq1: torch.Tensor) -> torch.Tensor:
+        """The sufficient-decrease test l(z0) - l(z1) >= sigma * dt_max * dt * ||f(z1)||^2.
 
-    After an acceptance dt = min(max(dt0, grow * dt), dt_max); after a rejection dt *= shrink, and the
-    next attempt is forced (taken whatever its loss) once the shrunk dt is below ``options.dt_floor``.
-    """
-    shrunk = dt * options.shrink
-    grown = (dt * options.grow).clamp(options.dt0, options.dt_max)
-    return torch.where(accepted, grown, shrunk), ~accepted & (shrunk < options.dt_floor)
+        ``force_sq1`` is the squared force at the candidate z1 (not at z0, as the textbook Armijo rule has it).
+        """
+        return (loss0 - loss1) >= (self.sigma * self.dt_max) * dt * force_sq1
 
+    def takes(self, passed: torch.Tensor, forced: torch.Tensor, finite: torch.Tensor) -> torch.Tensor:
+        """Whether the step is taken: it passed the test or is forced, and its loss and force are finite."""
+        return (passed | forced) & finite
 
-def has_converged(history: torch.Tensor, n_recorded: torch.Tensor, weights: torch.Tensor,
-                  conv_tol: float) -> torch.Tensor:
-    """AMD's convergence test per row of ``history`` (n, 5), the last CONV_WINDOW recorded losses:
-    at least CONV_WINDOW recorded and |mean(numpy.gradient(history))| < conv_tol, with ``weights``
-    from :func:`mean_gradient_weights`."""
-    return (n_recorded >= CONV_WINDOW) & ((history @ weights).abs() < conv_tol)
+    def advance(self, t: torch.Tensor, t1: torch.Tensor, taken: torch.Tensor,
+                forced: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The time after the attempt (``t1`` = t + dt where the step is taken, and ``fail_jump`` more
+        after a forced step), and where it jumped."""
+        jumped = taken & forced
+        return torch.where(taken, t1, t).add(jumped, alpha=self.fail_jump), jumped
 
+    def next(self, dt: torch.Tensor, taken: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next dt, and whether the next attempt is forced (taken whatever its loss).
 
-class _Recorder:
-    """Collects every attempt of a solve into full-batch (A, B) tensors on the CPU, with each
-    sample's position, time and loss after every attempt."""
-
-    def __init__(self, batch: int, state0: torch.Tensor, loss0: torch.Tensor, flow: GradientFlow):
-        self.batch, self.flow = batch, flow
-        self.rows: dict[str, list[torch.Tensor]] = {k: [] for k in ("t", "dt", "accepted", "loss", "active")}
-        z0 = flow.position(state0).detach().cpu()
-        self.positions, self.times = [z0], [torch.zeros(batch, dtype=z0.dtype)]
-        self.losses = [loss0.detach().cpu().to(z0.dtype)]
-        self.new_position = [torch.ones(batch, dtype=torch.bool)]
-
-    def add(self, idx, t, dt, accepted, loss, state, t_after, loss_after, active=None):
-        """One attempt on the working set ``idx``: ``loss`` at the candidate, ``loss_after`` at the
-        position the attempt leaves; with ``active``, of its rows in the mask (none: no row)."""
-        if active is not None:
-            if not bool(active.any()):  # every sample finished earlier in the chunk
-                return
-            idx, t, dt, accepted, loss, state, t_after, loss_after = (
-                v[active] for v in (idx, t, dt, accepted, loss, state, t_after, loss_after))
-        def full(values, fill, dtype=None):
-            out = torch.full((self.batch,), fill, dtype=dtype or values.dtype)
-            out[idx.cpu()] = values.detach().cpu().to(out.dtype)
-            return out
-
-        dtype = self.positions[0].dtype
-        self.rows["t"].append(full(t, float("nan"), dtype))
-        self.rows["dt"].append(full(dt, 0.0, dtype))
-        self.rows["accepted"].append(full(accepted, False, torch.bool))
-        self.rows["loss"].append(full(loss, float("nan"), dtype))
-        self.rows["active"].append(_mask(self.batch, idx))
-        position = self.positions[-1].clone()
-        position[idx.cpu()] = self.flow.position(state).detach().cpu()
-        times = self.times[-1].clone()
-        times[idx.cpu()] = t_after.detach().cpu().to(dtype)
-        losses = self.losses[-1].clone()
-        losses[idx.cpu()] = loss_after.detach().cpu().to(dtype)
-        self.positions.append(position)
-        self.times.append(times)
-        self.losses.append(losses)
-        self.new_position.append(self.rows["accepted"][-1])
-
-    def logs(self, nfe: torch.Tensor) -> tuple[StepLog, Trajectory]:
-        """The step log and the trajectory; ``nfe`` (B,), each sample's final count, caps the
-        evaluations per row (attempt k has cost k + 1, the first evaluation at z0 included)."""
-        steps = StepLog(**{k: torch.stack(v) if v else torch.empty(0, self.batch) for k, v in self.rows.items()})
-        rows = torch.arange(1, len(self.positions) + 1).unsqueeze(1)
-        trajectory = Trajectory(t=torch.stack(self.times), z=torch.stack(self.positions),
-                                accepted=torch.stack(self.new_position), loss=torch.stack(self.losses),
-                                nfe=torch.minimum(rows, nfe.cpu().unsqueeze(0)))
-        return steps, trajectory
+        After a taken step dt = min(max(dt0, grow * dt), dt_max); after a rejection dt *= shrink,
+        and the next attempt is forced once the shrunk dt is below the floor.
+        """
+        shrunk = dt * self.shrink
+        grown = (dt * self.grow).clamp(self.dt0, self.dt_max)
+        return torch.where(taken, grown, shrunk), ~taken & (shrunk < self.floor)
 
 
-def _mask(batch: int, idx: torch.Tensor) -> torch.Tensor:
-    mask = torch.zeros(batch, dtype=torch.bool)
-    mask[idx.cpu()] = True
-    return mask
+@dataclass(frozen=True)
+class ConvergenceWindow:
+    """AMD's convergence test per sample: the last CONV_WINDOW losses recorded, oldest first, each
+    on a step taken at t >= ``start`` (conv_after * tau); converged when the window is full and
+    |mean(numpy.gradient(losses))| < ``tol``. A slot not yet recorded holds NaN, which fails the
+    test, so the window needs no count. Indexing keeps some samples' rows."""
+
+    losses: torch.Tensor  #: (n, CONV_WINDOW)
+    start: float
+    tol: float
+    weights: torch.Tensor  #: (CONV_WINDOW,), from :func:`mean_gradient_weights`
+
+    @classmethod
+    def empty(cls, n: int, like: torch.Tensor, options: AMDOptions, tau: float) -> ConvergenceWindow:
+        """A window of ``n`` samples with nothing recorded, on ``like``'s device and dtype."""
+        losses = torch.full((n, CONV_WINDOW), math.nan, dtype=like.dtype, device=like.device)
+        return cls(losses, options.conv_after * tau, options.conv_tol, mean_gradient_weights(losses))
+
+    def push(self, t: torch.Tensor, taken: torch.Tensor, loss: torch.Tensor) -> ConvergenceWindow:
+        """The window after an attempt that ended at ``t`` with ``loss`` (n,): recorded where ``taken`` and t >= start."""
+        record = (taken & (t >= self.start)).unsqueeze(1)
+        shifted = torch.cat([self.losses[:, 1:], loss.unsqueeze(1)], 1)
+        return ConvergenceWindow(torch.where(record, shifted, self.losses), self.start, self.tol, self.weights)
+
+    def converged(self) -> torch.Tensor:
+        return (self.losses @ self.weights).abs() < self.tol
+
+    def __getitem__(self, keep: torch.Tensor) -> ConvergenceWindow:
+        return ConvergenceWindow(self.losses[keep], self.start, self.tol, self.weights)
+
+    def copy_(self, other: ConvergenceWindow) -> None:
+        self.losses.copy_(other.losses)
+
+
+@dataclass(frozen=True)
+class _Samples:
+    """The samples of a solve that are still in play, one row each: every field but the window is a
+    tensor of one row per sample, so :meth:`select` keeps some samples and :meth:`copy_` fills
+    static buffers (the CUDA graph's)."""
+
+    idx: torch.Tensor  #: each row's sample in the batch
+    xs: torch.Tensor  #: the targets
+    state: torch.Tensor
+    loss: torch.Tensor
+    grad: torch.Tensor
+    t: torch.Tensor
+    dt: torch.Tensor
+    forced: torch.Tensor  #: the next attempt is forced
+    jumped: torch.Tensor  #: the last attempt was a forced step (which a sample that reached tau ended on)
+    nonfinite: torch.Tensor  #: stopped where not even a forced step gave a finite loss (or at z0)
+    converged: torch.Tensor
+    done: torch.Tensor
+    accepted: torch.Tensor  #: steps taken, forced ones included
+    jumps: torch.Tensor  #: forced steps taken
+    idle: torch.Tensor  #: attempts of the current chunk after the sample finished
+    window: ConvergenceWindow
+
+    def select(self, keep: torch.Tensor) -> _Samples:
+        return _Samples(*(getattr(self, f.name)[keep] for f in fields(self)))
+
+    def copy_(self, other: _Samples) -> None:
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if mine is not theirs:
+                mine.copy_(theirs)
+
+    def write(self, into: _Outcome, rows: torch.Tensor, status: torch.Tensor, nfe: torch.Tensor) -> None:
+        """Copy the final values of the samples in ``rows`` into ``into``, with their ``status`` and ``nfe``."""
+        idx = self.idx[rows]
+        into.state[idx], into.loss[idx], into.t[idx] = self.state[rows], self.loss[rows], self.t[rows]
+        into.accepted[idx], into.forced[idx] = self.accepted[rows], self.jumps[rows]
+        into.status[idx], into.nfe[idx] = status[rows], nfe[rows]
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """Every sample's final values, written as it finishes."""
+
+    state: torch.Tensor
+    loss: torch.Tensor
+    t: torch.Tensor
+    accepted: torch.Tensor
+    forced: torch.Tensor
+    status: torch.Tensor
+    nfe: torch.Tensor
+
+    @classmethod
+    def empty(cls, start: _Samples) -> _Outcome:
+        counts = [torch.zeros_like(start.idx) for _ in range(4)]
+        return cls(start.state.clone(), torch.zeros_like(start.t), torch.zeros_like(start.t), *counts)
+
+    def result(self, flow: GradientFlow, steps: StepLog | None, trajectory: Trajectory | None) -> EncodeResult:
+        stats = SolverStats(nfe=self.nfe, accepted=self.accepted, rejected=self.nfe - 1 - self.accepted, t=self.t,
+                            forced=self.forced)
+        return EncodeResult(z=flow.position(self.state), loss=self.loss, status=self.status, stats=stats,
+                            solver="amd", flow=flow, state=self.state, steps=steps, trajectory=trajectory)
 
 
 def _frozen(active: torch.Tensor | None, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
@@ -217,101 +285,154 @@ def _frozen(active: torch.Tensor | None, new: torch.Tensor, old: torch.Tensor) -
     return torch.where(active.unsqueeze(1) if new.dim() == 2 else active, new, old)
 
 
-#: the per-sample tensors of the working set (see :class:`_WorkingSet`)
-_PER_SAMPLE = ("idx", "xs", "state", "loss", "grad", "t", "dt", "forced", "last_forced", "converged", "stalled",
-               "stop_nonfinite", "done", "n_accepted", "n_forced", "history", "n_history", "idle")
-
-
-class _WorkingSet:
-    """The samples of one AMD solve that are still in play, and one attempt of the solver on them.
-
-    Every attribute named in :data:`_PER_SAMPLE` has one row per sample; :meth:`compact` keeps
-    some rows. :meth:`attempt` with ``active`` None updates every row; with an ``active`` mask the
-    other rows (samples that finished earlier in the chunk) keep every value they had, and their
-    ``idle`` count grows by one, so a chunk of attempts gives the results of single attempts.
-    """
-
-    def __init__(self, flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float, opts: AMDOptions,
-                 batch_mode: bool):
-        self.flow, self.tau, self.opts, self.batch_mode = flow, tau, opts, batch_mode
-        B, device, dtype = x.shape[0], z0.device, z0.dtype
-
-        def zeros(dtype_=torch.long):
-            return torch.zeros(B, dtype=dtype_, device=device)
-
-        self.idx, self.xs = torch.arange(B, device=device), x
-        self.state = flow.initial_state(z0)
-        self.loss, self.grad = flow.loss_and_grad(flow.position(self.state), x)
-        self.t, self.dt = zeros(dtype), torch.full((B,), opts.dt0, dtype=dtype, device=device)
-        self.forced, self.last_forced, self.converged, self.stalled = (zeros(torch.bool) for _ in range(4))
-        self.n_accepted, self.n_forced, self.n_history, self.idle = zeros(), zeros(), zeros(), zeros()
-        self.history = torch.zeros(B, CONV_WINDOW, dtype=dtype, device=device)
-        self.slope_weights = mean_gradient_weights(self.history)
-        self.stop_nonfinite = ~torch.isfinite(self.loss + self.grad.square().sum(1))
-        self.done = self.stop_nonfinite.clone()
-        self.conv_start = opts.conv_after * tau
-
-    def compact(self, keep: torch.Tensor) -> None:
-        for name in _PER_SAMPLE:
-            setattr(self, name, getattr(self, name)[keep])
-
-    def status(self) -> torch.Tensor:
-        """Each sample's :class:`Status`, meaningful for the finished ones."""
-        return torch.where(self.stop_nonfinite, int(Status.NON_FINITE), torch.where(
-            self.converged, int(Status.CONVERGED), torch.where(self.stalled, int(Status.STEP_UNDERFLOW), torch.where(
-                self.t < self.tau, int(Status.STEP_LIMIT), torch.where(
-                    self.last_forced, int(Status.STEP_UNDERFLOW), int(Status.REACHED_TAU))))))
-
-    def attempt(self, active: torch.Tensor | None = None, recorder: "_Recorder | None" = None) -> None:
-        """One attempt for the samples in ``active`` (None: all of them); see the module docstring."""
-        flow, opts = self.flow, self.opts
-        t, dt, forced = self.t, self.dt, self.forced
-        candidate = flow.euler_step(t, dt, self.state, self.grad)
-        loss1, grad1 = flow.loss_and_grad(flow.position(candidate), self.xs)
-        t1 = t + dt
-        force_sq = flow.force_norm_sq(t1, grad1)
-        finite = (loss1 + force_sq).abs() < math.inf  # torch.isfinite, in one op instead of four
-        decrease = sufficient_decrease(self.loss, loss1, dt, force_sq, opts)
-        if self.batch_mode:
-            decrease = (decrease if active is None else decrease | ~active).all().expand_as(decrease)
-        ok = (decrease | forced) & finite
-        if active is not None:
-            ok = ok & active
-            self.idle += ~active
-        self.stop_nonfinite = _frozen(active, forced & ~finite, self.stop_nonfinite)
-
-        self.state = _frozen(active, flow.keep_or_restart(self.state, candidate, ok), self.state)
-        self.loss = torch.where(ok, loss1, self.loss)
-        self.grad = torch.where(ok.unsqueeze(1), grad1, self.grad)
-        jumped = ok & forced
-        self.t = torch.where(ok, t1, t) + jumped * opts.fail_jump
-        if recorder is not None:
-            recorder.add(self.idx, t, dt, ok, loss1, self.state, self.t, self.loss, active)
-        self.n_accepted += ok
-        self.n_forced += jumped
-        self.last_forced = torch.where(ok, forced, self.last_forced)
-        dt_next, forced_next = next_step_size(dt, ok, opts)
-        self.dt = _frozen(active, dt_next, dt)
-        self.forced = _frozen(active, forced_next, forced)
-        if opts.stop_at_underflow:
-            self.stalled = self.forced
-
-        # convergence: record the loss of accepted steps once t >= conv_after * tau
-        push = ok & (self.t >= self.conv_start)
-        value = _batch_mean(self.loss, active).expand_as(self.loss) if self.batch_mode else self.loss
-        self.history = torch.where(push.unsqueeze(1), torch.cat([self.history[:, 1:], value.unsqueeze(1)], 1),
-                                   self.history)
-        self.n_history += push
-        self.converged = has_converged(self.history, self.n_history, self.slope_weights, opts.conv_tol)
-        self.done = self.stop_nonfinite | self.converged | self.stalled | (self.t >= self.tau)
-
-
 def _batch_mean(loss: torch.Tensor, active: torch.Tensor | None) -> torch.Tensor:
     """The mean loss of the samples in ``active`` (None: all): the same sum and division either way, so
     a chunk whose samples all integrate gives the batch mean of a single attempt to the last bit."""
     if active is None:
         return loss.sum() / loss.shape[0]
     return torch.where(active, loss, 0.0).sum() / active.sum()
+
+
+class _WorkingSet:
+    """One AMD solve's rules and its :class:`_Samples`, and one attempt of the solver on them.
+
+    :meth:`attempt` with ``active`` None updates every row; with an ``active`` mask the other rows
+    (samples that finished earlier in the chunk) keep every value they had, and their ``idle``
+    count grows by one, so a chunk of attempts gives the results of single attempts.
+    """
+
+    def __init__(self, flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float, options: AMDOptions,
+                 batch_mode: bool):
+        self.flow, self.tau, self.batch_mode = flow, tau, batch_mode
+        self.control = StepController.from_options(options)
+        B, device, dtype = x.shape[0], z0.device, z0.dtype
+        state = flow.initial_state(z0)
+        loss, grad = flow.loss_and_grad(flow.position(state), x)
+        nonfinite = ~torch.isfinite(loss + grad.square().sum(1))
+        no = torch.zeros(B, dtype=torch.bool, device=device)
+        count = torch.zeros(B, dtype=torch.long, device=device)
+        self.samples = _Samples(
+            idx=torch.arange(B, device=device), xs=x, state=state, loss=loss, grad=grad,
+            t=torch.zeros(B, dtype=dtype, device=device), dt=torch.full((B,), options.dt0, dtype=dtype, device=device),
+            forced=no, jumped=no, nonfinite=nonfinite, converged=no, done=nonfinite, accepted=count, jumps=count,
+            idle=count, window=ConvergenceWindow.empty(B, z0, options, tau))
+
+    def status(self) -> torch.Tensor:
+        """Each sample's :class:`Status`, meaningful for the finished ones: the first stopping rule that holds."""
+        s = self.samples
+        status = torch.where(s.t < self.tau, int(Status.STEP_LIMIT),
+                             torch.where(s.jumped, int(Status.STEP_UNDERFLOW), int(Status.REACHED_TAU)))
+        if self.control.stop_at_underflow:
+            status = torch.where(s.forced, int(Status.STEP_UNDERFLOW), status)
+        status = torch.where(s.converged, int(Status.CONVERGED), status)
+        return torch.where(s.nonfinite, int(Status.NON_FINITE), status)
+
+    def write_finished(self, into: _Outcome, attempts: int) -> None:
+        """Write the finished samples into ``into`` after ``attempts`` attempts; a sample that finished
+        ``idle`` attempts before the end of its chunk was evaluated that many times less."""
+        s = self.samples
+        s.write(into, s.done, self.status(), attempts + 1 - s.idle)
+
+    def attempt(self, active: torch.Tensor | None = None, recorder: _Recorder | None = None) -> None:
+        """One attempt for the samples in ``active`` (None: all of them); see the module docstring."""
+        flow, control, s = self.flow, self.control, self.samples
+        candidate = flow.euler_step(s.t, s.dt, s.state, s.grad)
+        loss1, grad1 = flow.loss_and_grad(flow.position(candidate), s.xs)
+        t1 = s.t + s.dt
+        force_sq = flow.force_norm_sq(t1, grad1)
+        finite = (loss1 + force_sq).abs() < math.inf  # torch.isfinite, in one op instead of four
+        passed = control.accepts(s.loss, loss1, s.dt, force_sq)
+        if self.batch_mode:
+            passed = (passed if active is None else passed | ~active).all().expand_as(passed)
+        taken = control.takes(passed, s.forced, finite)
+        if active is not None:
+            taken = taken & active
+        t, jumped = control.advance(s.t, t1, taken, s.forced)
+        dt, forced = control.next(s.dt, taken)
+        forced = _frozen(active, forced, s.forced)
+        loss = torch.where(taken, loss1, s.loss)
+        window = s.window.push(t, taken, _batch_mean(loss, active).expand_as(loss) if self.batch_mode else loss)
+        converged = window.converged()
+        nonfinite = _frozen(active, s.forced & ~finite, s.nonfinite)
+        done = nonfinite | converged | (t >= self.tau)
+        if control.stop_at_underflow:
+            done = done | forced
+        self.samples = _Samples(
+            idx=s.idx, xs=s.xs, state=_frozen(active, flow.keep_or_restart(s.state, candidate, taken), s.state),
+            loss=loss, grad=torch.where(taken.unsqueeze(1), grad1, s.grad), t=t, dt=_frozen(active, dt, s.dt),
+            forced=forced, jumped=_frozen(active, jumped, s.jumped), nonfinite=nonfinite, converged=converged,
+            done=done, accepted=s.accepted + taken, jumps=s.jumps + jumped,
+            idle=s.idle if active is None else s.idle + ~active, window=window)
+        if recorder is not None:
+            recorder.add(s, self.samples, taken, loss1, active)
+
+
+class _Recorder:
+    """Every attempt of a solve: each attempt's working-set rows and their batch indices are kept as
+    they are, on the solve's device (the attempt makes new tensors, so nothing is copied), and
+    :meth:`logs` builds the full (A, B) step log and trajectory from them once, then copies them to
+    the host."""
+
+    def __init__(self, flow: GradientFlow, start: _Samples):
+        self.flow, self.start, self.attempts = flow, start, []
+
+    def add(self, before: _Samples, after: _Samples, taken: torch.Tensor, loss1: torch.Tensor,
+            active: torch.Tensor | None) -> None:
+        """One attempt from ``before`` to ``after``, with ``loss1`` at its candidate; with ``active``, of
+        its rows in the mask."""
+        self.attempts.append((before.idx, active, before.t, before.dt, taken, loss1, after.state, after.t, after.loss))
+
+    def logs(self, nfe: torch.Tensor) -> tuple[StepLog, Trajectory]:
+        """The step log and the trajectory on the host. An attempt in which every sample had
+        finished (inside a chunk) has no row; ``nfe`` (B,), each sample's final count, caps the
+        evaluations per trajectory row (attempt k has cost k + 1, the first evaluation at z0 included)."""
+        start, device = self.start, self.start.idx.device
+        B, z0 = start.idx.shape[0], self.flow.position(start.state)
+        dtype = z0.dtype
+        idx, active, t, dt, taken, loss1, state, t_after, loss_after = list(zip(*self.attempts)) or [()] * 9
+        sizes = torch.tensor([len(i) for i in idx], dtype=torch.long, device=device)
+        keep = torch.cat([torch.ones_like(i, dtype=torch.bool) if a is None else a for i, a in zip(idx, active)]
+                         + [start.done[:0]])
+
+        def entries(parts: tuple, like: torch.Tensor) -> torch.Tensor:  # of the active rows, attempt by attempt
+            return torch.cat([*parts, like[:0]])[keep]
+
+        attempt, sample = torch.repeat_interleave(torch.arange(len(idx), device=device), sizes)[keep], entries(idx, start.idx)
+        used = torch.zeros(len(idx), dtype=torch.bool, device=device).index_fill_(0, attempt, True)
+        row = (used.cumsum(0) - 1)[attempt]  # each entry's row in the step log
+        A = int(used.sum())
+
+        def logged(values: torch.Tensor, fill, dtype_: torch.dtype) -> torch.Tensor:
+            out = torch.full((A, B), fill, dtype=dtype_, device=device)
+            out[row, sample] = values.to(dtype_)
+            return out
+
+        steps = StepLog(t=logged(entries(t, start.t), math.nan, dtype), dt=logged(entries(dt, start.dt), 0.0, dtype),
+                        accepted=logged(entries(taken, keep), False, torch.bool),
+                        loss=logged(entries(loss1, start.loss), math.nan, dtype),
+                        active=logged(torch.ones_like(sample, dtype=torch.bool), False, torch.bool))
+
+        # trajectory row r + 1 is written where the step log's row r is active; the others repeat the row above
+        written = torch.zeros(A + 1, B, dtype=torch.bool, device=device)
+        written[0] = True
+        written[row + 1, sample] = True
+        last = torch.where(written, torch.arange(A + 1, device=device).unsqueeze(1), 0).cummax(0).values
+        columns = torch.arange(B, device=device)
+
+        def carried(first: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+            out = torch.empty((A + 1, *first.shape), dtype=dtype, device=device)
+            out[0] = first
+            out[row + 1, sample] = values.to(dtype)
+            return out[last, columns]
+
+        trajectory = Trajectory(
+            t=carried(torch.zeros_like(start.t), entries(t_after, start.t)),
+            z=carried(z0, self.flow.position(entries(state, start.state))),
+            accepted=torch.cat([torch.ones_like(written[:1]), steps.accepted]),
+            loss=carried(start.loss, entries(loss_after, start.loss)),
+            nfe=torch.minimum(torch.arange(1, A + 2, device=device).unsqueeze(1), nfe.unsqueeze(0)))
+        return (StepLog(**{f.name: getattr(steps, f.name).cpu() for f in fields(steps)}),
+                Trajectory(**{f.name: getattr(trajectory, f.name).cpu() for f in fields(trajectory)}))
 
 
 def solve_amd(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float, options: AMDOptions,
@@ -329,58 +450,37 @@ def solve_amd(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float,
         raise ValueError(f"cuda_graph=True needs x and the decoder on a CUDA device, got device {str(z0.device)!r}; "
                          f"use cuda_graph=False on the {z0.device.type.upper()}")
     if cuda_graph and record:
-        raise ValueError("record=True copies every attempt to the host, which a CUDA graph cannot do: "
+        raise ValueError("record=True keeps every attempt's tensors, which a CUDA graph overwrites: "
                          "use cuda_graph=False to record")
-    opts, B, device, dtype = options, x.shape[0], z0.device, z0.dtype
-    work = _WorkingSet(flow, x, z0, tau, opts, batch_mode=acceptance == "batch")
-
-    def zeros(dtype_=torch.long):
-        return torch.zeros(B, dtype=dtype_, device=device)
-
-    # final values, written when a sample finishes
-    out = {"state": work.state.clone(), "loss": zeros(dtype), "status": zeros(), "nfe": zeros(), "accepted": zeros(),
-           "forced": zeros(), "t": zeros(dtype)}
-    recorder = _Recorder(B, work.state, work.loss, flow) if record else None
+    B = x.shape[0]
+    work = _WorkingSet(flow, x, z0, tau, options, batch_mode=acceptance == "batch")
+    out = _Outcome.empty(work.samples)
+    recorder = _Recorder(flow, work.samples) if record else None
     run_chunk = _GraphedChunks(work, check_every) if cuda_graph else _EagerChunks(work, recorder)
 
     attempt, n_finished = 0, 0
     with torch.no_grad():
         while True:
-            n_done = int(work.done.sum())  # the host synchronisation, once per chunk
+            n_done = int(work.samples.done.sum())  # the host synchronisation, once per chunk
             # the eager loop drops finished samples, so every done one is new; a graph keeps them, frozen
             newly = n_done if not cuda_graph else n_done - n_finished
             if newly:
-                _write_finished(out, work, attempt)
+                work.write_finished(out, attempt)
                 n_finished += newly
                 if not cuda_graph:
-                    work.compact(~work.done)
+                    work.samples = work.samples.select(~work.samples.done)
                 if progress is not None:
                     progress(n_finished)
                 if n_finished == B:
                     break
-            n = min(check_every, opts.max_attempts - attempt)
+            n = min(check_every, options.max_attempts - attempt)
             run_chunk(n)
             attempt += n
-            if attempt >= opts.max_attempts:
-                work.done = torch.ones_like(work.done)
+            if attempt >= options.max_attempts:
+                work.samples = replace(work.samples, done=torch.ones_like(work.samples.done))
 
-    nfe = out["nfe"]
-    stats = SolverStats(nfe=nfe, accepted=out["accepted"], rejected=nfe - 1 - out["accepted"], t=out["t"],
-                        forced=out["forced"])
-    steps, trajectory = recorder.logs(nfe) if recorder is not None else (None, None)
-    return EncodeResult(z=flow.position(out["state"]), loss=out["loss"], status=out["status"], stats=stats,
-                        solver="amd", flow=flow, state=out["state"], steps=steps, trajectory=trajectory)
-
-
-def _write_finished(out: dict, work: _WorkingSet, attempt: int) -> None:
-    """Copy the final values of the working set's finished samples into ``out`` after ``attempt`` attempts;
-    a sample that finished ``idle`` attempts before the end of its chunk was evaluated that many times less."""
-    fin = work.done
-    fin_idx = work.idx[fin]
-    for name, value in (("state", work.state), ("loss", work.loss), ("status", work.status()),
-                        ("accepted", work.n_accepted), ("forced", work.n_forced), ("t", work.t)):
-        out[name][fin_idx] = value[fin]
-    out["nfe"][fin_idx] = attempt + 1 - work.idle[fin]
+    steps, trajectory = recorder.logs(out.nfe) if recorder is not None else (None, None)
+    return out.result(flow, steps, trajectory)
 
 
 class _EagerChunks:
@@ -392,7 +492,7 @@ class _EagerChunks:
 
     def __call__(self, n: int) -> None:
         for j in range(n):
-            self.work.attempt(None if j == 0 else ~self.work.done, self.recorder)
+            self.work.attempt(None if j == 0 else ~self.work.samples.done, self.recorder)
 
 
 class _GraphedChunks:
@@ -406,7 +506,7 @@ class _GraphedChunks:
 
     def _masked(self, n: int) -> None:
         for _ in range(n):
-            self.work.attempt(~self.work.done)
+            self.work.attempt(~self.work.samples.done)
 
     def __call__(self, n: int) -> None:
         if n != self.attempts:
@@ -418,17 +518,16 @@ class _GraphedChunks:
 
     def _warm_up_and_capture(self) -> None:
         work = self.work
-        side = torch.cuda.Stream(device=work.xs.device)
-        side.wait_stream(torch.cuda.current_stream(work.xs.device))
+        device = work.samples.xs.device
+        side = torch.cuda.Stream(device=device)
+        side.wait_stream(torch.cuda.current_stream(device))
         with torch.cuda.stream(side):
             self._masked(self.attempts)
-        torch.cuda.current_stream(work.xs.device).wait_stream(side)
-        static = {name: getattr(work, name) for name in _PER_SAMPLE}
+        torch.cuda.current_stream(device).wait_stream(side)
+        static = work.samples
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):  # recorded, not run: the warm-up chunk was this call's chunk
             self._masked(self.attempts)
-            for name, buffer in static.items():
-                buffer.copy_(getattr(work, name))
-        for name, buffer in static.items():
-            setattr(work, name, buffer)
+            static.copy_(work.samples)
+        work.samples = static
         self.graph = graph

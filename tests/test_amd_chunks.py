@@ -15,6 +15,7 @@ from test_amd import CountingDecoder
 from torch import nn
 
 from gfe_viz import AMD_MNIST, AMDOptions, Status, encode
+from gfe_viz.flows import GradientFlow
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -83,7 +84,7 @@ def assert_same_solve(result, reference, recorded: bool = True) -> None:
     if recorded:
         for name in ("t", "dt", "accepted", "loss", "active"):
             assert _equal(getattr(result.steps, name), getattr(reference.steps, name)), f"steps.{name}"
-        for name in ("t", "z", "accepted"):
+        for name in ("t", "z", "accepted", "loss", "nfe"):
             assert _equal(getattr(result.trajectory, name), getattr(reference.trajectory, name)), f"trajectory.{name}"
 
 
@@ -113,6 +114,43 @@ def test_chunked_loop_gives_the_per_attempt_results_exactly(row_exact_problem, a
         assert_same_solve(encode(decoder, x, check_every=check_every, **kw), reference)
     # and without recording, which runs no host code inside a chunk
     assert_same_solve(encode(decoder, x, check_every=3, **{**kw, "record": False}), reference, recorded=False)
+
+
+@pytest.mark.parametrize("check_every", [1, 4])
+@pytest.mark.parametrize("order", [1, 2])
+@pytest.mark.parametrize("acceptance", ["per_sample", "batch"])
+def test_recorded_logs_are_the_solves_stopped_after_each_attempt(row_exact_problem, acceptance, order, check_every):
+    # a plain record, one attempt at a time: the solve stopped by max_attempts = k is where every
+    # sample stood after k attempts, so row k of the trajectory, and attempt k of the step log, follow
+    decoder, x, z0 = row_exact_problem
+    options = AMDOptions(conv_tol=1e-6, conv_after=0.0)
+    kw = dict(loss=mean_square, z0=z0, order=order, acceptance=acceptance, tau=3.0, check_every=check_every)
+    recorded = encode(decoder, x, amd=options, record=True, **kw)
+    steps, traj = recorded.steps, recorded.trajectory
+    A = int(recorded.stats.nfe.max()) - 1
+    assert len(steps) == A and traj.z.shape[0] == A + 1
+    if acceptance == "per_sample":
+        assert (recorded.stats.nfe < A + 1).any(), "some sample must finish before the last attempt"
+    previous = None
+    for k in range(A + 1):
+        stopped = recorded if k == A else encode(decoder, x, amd=options.replace(max_attempts=max(k, 1)), **kw)
+        z, t, loss, nfe = stopped.z, stopped.stats.t, stopped.loss, stopped.stats.nfe
+        if k == 0:  # nothing attempted yet
+            z, t, loss = z0, torch.zeros_like(t), GradientFlow(decoder, mean_square).loss(z0, x)
+            nfe, moved = torch.ones_like(nfe), torch.ones(x.shape[0], dtype=torch.bool)
+        else:
+            moved = stopped.stats.accepted > (previous.stats.accepted if k > 1 else 0)
+        for name, value in (("z", z), ("t", t), ("loss", loss), ("nfe", nfe), ("accepted", moved)):
+            assert _equal(getattr(traj, name)[k], value.to(getattr(traj, name).dtype)), f"trajectory.{name}[{k}]"
+        if k > 0:
+            was_active = (previous.status == int(Status.STEP_LIMIT)) if k > 1 else torch.ones_like(moved)
+            assert torch.equal(steps.active[k - 1], was_active), f"steps.active[{k - 1}]"
+            assert torch.equal(steps.accepted[k - 1], moved), f"steps.accepted[{k - 1}]"
+            assert _equal(steps.t[k - 1][was_active], traj.t[k - 1][was_active]), f"steps.t[{k - 1}]"
+            assert _equal(steps.loss[k - 1][moved], traj.loss[k][moved]), f"steps.loss[{k - 1}]"
+            assert steps.t[k - 1][~was_active].isnan().all() and (steps.dt[k - 1][~was_active] == 0).all()
+            assert (steps.dt[k - 1][was_active] > 0).all()
+        previous = stopped
 
 
 @pytest.mark.parametrize("acceptance", ["per_sample", "batch"])

@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..amd import (AMD_MNIST, CONV_WINDOW, AMDOptions, has_converged, mean_gradient_weights, next_step_size,
-                   sufficient_decrease)
+from ..amd import AMD_MNIST, AMDOptions, ConvergenceWindow, StepController
 from .core import Case, CodeExercise, Mismatch, PredictExercise, register
 
 
@@ -23,7 +22,7 @@ def accepts(loss0, loss1, grad0, grad1, dt, options):
 
 
 def _package_accepts(loss0, loss1, grad0, grad1, dt, options):
-    return sufficient_decrease(loss0, loss1, dt, grad1.square().sum(1), options)
+    return StepController.from_options(options).accepts(loss0, loss1, dt, grad1.square().sum(1))
 
 
 def _decrease_inputs(loss0, loss1, grad0_sq, grad1_sq, dt, options):
@@ -89,6 +88,10 @@ def next_dt(dt, accepted, options):
     return torch.where(accepted, grown, shrunk), ~accepted & (shrunk < options.dt_floor)
 
 
+def _package_next_dt(dt, accepted, options):
+    return StepController.from_options(options).next(dt, accepted)
+
+
 def _dt_inputs(dt, accepted):
     return lambda: dict(dt=torch.tensor(dt, dtype=torch.float64), accepted=torch.tensor(accepted),
                         options=AMD_MNIST)
@@ -107,7 +110,7 @@ def _dt_fault(rule: str):
 
 _FLOOR = AMD_MNIST.dt_floor
 register(CodeExercise(
-    name="next_dt", notebook="02_amd_solver_lab", solution=next_dt, expected=next_step_size,
+    name="next_dt", notebook="02_amd_solver_lab", solution=next_dt, expected=_package_next_dt,
     cases=(Case("accepted steps", _dt_inputs([1.0, 2.0, 5.0], [True, True, True]),
                 _dt_fault("after an acceptance dt grows to grow * dt")),
            Case("rejected steps", _dt_inputs([1.0, 4.0, 10.0], [False, False, False]),
@@ -137,10 +140,11 @@ def converged(losses, conv_tol):
 
 
 def _package_converged(losses, conv_tol):
-    window = torch.zeros(1, CONV_WINDOW, dtype=torch.float64)
-    recent = torch.tensor(losses[-CONV_WINDOW:], dtype=torch.float64)
-    window[0, CONV_WINDOW - len(recent):] = recent
-    return has_converged(window, torch.tensor([len(losses)]), mean_gradient_weights(window), conv_tol)[0]
+    window = ConvergenceWindow.empty(1, torch.zeros(1, dtype=torch.float64), AMDOptions(conv_tol=conv_tol), tau=1.0)
+    at_tau, taken = torch.ones(1, dtype=torch.float64), torch.ones(1, dtype=torch.bool)
+    for loss in losses:
+        window = window.push(at_tau, taken, torch.tensor([loss], dtype=torch.float64))
+    return window.converged()[0]
 
 
 def _history(losses, conv_tol):
