@@ -179,7 +179,7 @@ def precomputed_figure(view: InteractiveView, control: str, max_values: int = 40
     behind it (the lessons' website). A frame holds the traces and layout entries that differ
     between values, the figure the rest once. The other controls keep their
     current values; the figure starts at the control's current value. ``control`` must be a
-    selection (dropdown, selection slider, ...) or an integer slider with at most ``max_values``
+    selection (dropdown, selection slider, ...), an integer or a log slider with at most ``max_values``
     values, and the view's figure must not be an animation itself.
     """
     choices, widget = control_choices(view, control), view.controls[control]
