@@ -59,8 +59,10 @@ def main() -> None:
     for (name, record), seconds in times.items():
         median = statistics.median(seconds)
         ratio = median / statistics.median(times[("baseline", record)]) if args.baseline else 1.0
-        print(f"{name:>8s} record={record!s:5s}  {1e3 * median:7.1f} ms per encode  "
-              f"{1e6 * median / attempts:6.0f} us per attempt  x baseline {ratio:.2f}")
+        print(
+            f"{name:>8s} record={record!s:5s}  {1e3 * median:7.1f} ms per encode  "
+            f"{1e6 * median / attempts:6.0f} us per attempt  x baseline {ratio:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -30,8 +30,9 @@ from gfe_viz.models import initial_model
 TAU = 1e4
 #: the preset's first version and the present one with one AMD field changed: what each setting buys late in training
 VARIANTS = {
-    "first version (grow 1.5)": AMD_MNIST.replace(dt_max=300.0, grow=1.5, sigma=AMD_MNIST.sigma / 30,
-                                                  conv_tol=AMD_MNIST.conv_tol * 10, stop_at_underflow=True),
+    "first version (grow 1.5)": AMD_MNIST.replace(
+        dt_max=300.0, grow=1.5, sigma=AMD_MNIST.sigma / 30, conv_tol=AMD_MNIST.conv_tol * 10, stop_at_underflow=True
+    ),
     "fast, shrink 0.5": AMD_FAST.replace(shrink=0.5, max_shrinks=20),
     "fast, conv_after 0.02": AMD_FAST.replace(conv_after=0.02),
     "fast, conv_after 0.005": AMD_FAST.replace(conv_after=0.005),
@@ -51,14 +52,21 @@ def main() -> None:
     state = load_torch_file(args.state, "name a checkpoints/*.pt file of a data-efficiency run")["trainer"]
     decoder = initial_model("gfe", args.latent_dim, (1, 28, 28), 0)
     decoder.load_state_dict(state["model"])
-    x = load_images(args.dataset).train[:args.images]
+    x = load_images(args.dataset).train[: args.images]
     z0 = torch.rand(args.images, args.latent_dim, generator=torch.Generator().manual_seed(1))
-    encoders = {"paper": TRAINING_PAPER, "fast (TRAINING_FAST)": TRAINING_FAST,
-                **{name: {**TRAINING_FAST, "amd": amd} for name, amd in VARIANTS.items()}}
-    print(f"decoder after {state['images_seen']:,} training images; {args.images} {args.dataset} training images, "
-          f"tau {TAU:g}, {args.threads} thread(s)\n")
-    print(f"{'encoder':30s} {'NFE/img':>8s} {'max NFE':>8s} {'before/after conv':>18s} {'loss - paper':>13s} "
-          f"{'|g - g_paper|/|g_paper|':>24s} {'time (s)':>9s}")
+    encoders = {
+        "paper": TRAINING_PAPER,
+        "fast (TRAINING_FAST)": TRAINING_FAST,
+        **{name: {**TRAINING_FAST, "amd": amd} for name, amd in VARIANTS.items()},
+    }
+    print(
+        f"decoder after {state['images_seen']:,} training images; {args.images} {args.dataset} training images, "
+        f"tau {TAU:g}, {args.threads} thread(s)\n"
+    )
+    print(
+        f"{'encoder':30s} {'NFE/img':>8s} {'max NFE':>8s} {'before/after conv':>18s} {'loss - paper':>13s} "
+        f"{'|g - g_paper|/|g_paper|':>24s} {'time (s)':>9s}"
+    )
     reference = None
     for name, settings in encoders.items():
         start = time.perf_counter()
@@ -72,8 +80,10 @@ def main() -> None:
         after = ((steps.t >= starts) & steps.active).sum(0).double().mean().item()
         gap = (result.loss - reference[0].loss).double().mean().item()
         distance = ((gradient - reference[1]).norm() / reference[1].norm()).item()
-        print(f"{name:30s} {result.stats.nfe.double().mean().item():8.1f} {result.stats.nfe.max().item():8d} "
-              f"{before:9.1f}/{after:<8.1f} {gap:+13.2e} {distance:24.3f} {seconds:9.2f}")
+        print(
+            f"{name:30s} {result.stats.nfe.double().mean().item():8.1f} {result.stats.nfe.max().item():8d} "
+            f"{before:9.1f}/{after:<8.1f} {gap:+13.2e} {distance:24.3f} {seconds:9.2f}"
+        )
 
 
 if __name__ == "__main__":

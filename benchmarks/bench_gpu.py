@@ -56,8 +56,9 @@ def loops(device: torch.device, check_every: int) -> dict[str, dict]:
     return chosen
 
 
-def bench_encode(images: torch.Tensor, batch: int, tau: float, check_every: int, repeats: int,
-                 device: torch.device) -> None:
+def bench_encode(
+    images: torch.Tensor, batch: int, tau: float, check_every: int, repeats: int, device: torch.device
+) -> None:
     decoder = initial_model("gfe", 20, seed=0).to(device)
     x = images[:batch].to(device)
     if x.shape[0] < batch:
@@ -66,25 +67,43 @@ def bench_encode(images: torch.Tensor, batch: int, tau: float, check_every: int,
     z = torch.rand(batch, 20, device=device)
     t_fb, _ = timed(lambda: flow.loss_and_grad(z, x), device, max(20, repeats * 10))
     for name, loop in loops(device, check_every).items():
-        def run():
+
+        def run(loop=loop):
             generator = torch.Generator().manual_seed(0)
-            return encode(decoder, x, z0="uniform", tau=tau, generator=generator, gradient="fused", **loop,
-                          **{k: v for k, v in TRAINING_PAPER.items() if k != "solver"})
+            return encode(
+                decoder,
+                x,
+                z0="uniform",
+                tau=tau,
+                generator=generator,
+                gradient="fused",
+                **loop,
+                **{k: v for k, v in TRAINING_PAPER.items() if k != "solver"},
+            )
+
         seconds, result = timed(run, device, repeats)
         calls = int(result.stats.nfe.max())
         roofline = batch / (calls * t_fb)
-        print(f"{batch:>6} {name:>12} {batch / seconds:>10.1f} {calls:>7} {1e3 * seconds / calls:>8.3f} "
-              f"{1e3 * t_fb:>7.3f} {roofline:>10.1f} {batch / seconds / roofline:>7.2f}", flush=True)
+        print(
+            f"{batch:>6} {name:>12} {batch / seconds:>10.1f} {calls:>7} {1e3 * seconds / calls:>8.3f} "
+            f"{1e3 * t_fb:>7.3f} {roofline:>10.1f} {batch / seconds / roofline:>7.2f}",
+            flush=True,
+        )
 
 
-def bench_training(images: torch.Tensor, batch: int, n_images: int, tau: float, check_every: int,
-                   device: torch.device) -> None:
+def bench_training(
+    images: torch.Tensor, batch: int, n_images: int, tau: float, check_every: int, device: torch.device
+) -> None:
     rows = {"ae": ("ae", {})}
     for name, loop in loops(device, check_every).items():
         rows[f"gfe {name}"] = ("gfe", loop)
     for name, (method, loop) in rows.items():
-        config = TrainConfig(method=method, batch_size=batch, seed=0,
-                             encoding=EncodeSettings(z0="uniform", tau=tau, **{**TRAINING_PAPER, "gradient": "auto"}))
+        config = TrainConfig(
+            method=method,
+            batch_size=batch,
+            seed=0,
+            encoding=EncodeSettings(z0="uniform", tau=tau, **{**TRAINING_PAPER, "gradient": "auto"}),
+        )
         trainer = Trainer(initial_model(method, 20, seed=0), images, None, config, device=device, **loop)
         trainer.train_step()  # warm-up (and graph capture paths)
         synchronize(device)
@@ -104,8 +123,9 @@ def main() -> None:
     parser.add_argument("--tau", type=float, default=1e4, help="integration horizon of every encode")
     parser.add_argument("--check-every", type=int, default=16, help="attempts per chunk of the chunked loops")
     parser.add_argument("--repeats", type=int, default=3, help="timed encodes per row (the median is shown)")
-    parser.add_argument("--quick", action="store_true",
-                        help="a dry run: batches 16 and 128, tau 1000, 128 training images, 1 repeat")
+    parser.add_argument(
+        "--quick", action="store_true", help="a dry run: batches 16 and 128, tau 1000, 128 training images, 1 repeat"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = parser.parse_args()
     if args.quick:
@@ -118,8 +138,10 @@ def main() -> None:
     images = load_images("mnist").train
     print(f"torch {torch.__version__} on {device} ({name}); tau {args.tau:g}, chunks of {args.check_every} attempts")
     print("encode (paper's settings, fused gradient): roofline = batch / (calls x one forward+backward)")
-    print(f"{'batch':>6} {'loop':>12} {'img/s':>10} {'calls':>7} {'ms/call':>8} {'ms f+b':>7} {'roofline':>10} "
-          f"{'x roof':>7}")
+    print(
+        f"{'batch':>6} {'loop':>12} {'img/s':>10} {'calls':>7} {'ms/call':>8} {'ms f+b':>7} {'roofline':>10} "
+        f"{'x roof':>7}"
+    )
     for batch in args.batch_sizes:
         bench_encode(images, batch, args.tau, args.check_every, args.repeats, device)
     print(f"training ({args.train_images} images per row after one warm-up step)")

@@ -40,8 +40,14 @@ def notebook_views(path: Path) -> dict[str, InteractiveView]:
         with contextlib.redirect_stdout(io.StringIO()):
             for cell in cells:
                 source = "".join(cell["source"])
-                exec(compile("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))),
-                             f"{path.name}", "exec"), namespace)
+                exec(
+                    compile(
+                        "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))),
+                        f"{path.name}",
+                        "exec",
+                    ),
+                    namespace,
+                )
     finally:
         os.chdir(cwd)
     found = {}  # id -> (name, view): a loop variable may name a view a dict holds too

@@ -16,8 +16,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from plotly.offline import get_plotlyjs
 from playwright.sync_api import sync_playwright
+from plotly.offline import get_plotlyjs
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGES = {"trajectory.png": "notebooks/01_gradient_flow_2d.ipynb", "amd_lab.png": "notebooks/02_amd_solver_lab.ipynb"}
@@ -32,26 +32,33 @@ def stored_view_figure(notebook: Path) -> dict:
         for output in model["state"].get("outputs", []) if model["model_name"] == "OutputModel" else []:
             if PLOTLY_MIME in output.get("data", {}):
                 return output["data"][PLOTLY_MIME]
-    raise ValueError(f"{notebook} stores no widget Output with a plotly figure: re-execute it "
-                     f"(jupyter nbconvert --to notebook --execute --inplace {notebook.name})")
+    raise ValueError(
+        f"{notebook} stores no widget Output with a plotly figure: re-execute it "
+        f"(jupyter nbconvert --to notebook --execute --inplace {notebook.name})"
+    )
 
 
 def main() -> None:
     with sync_playwright() as p, tempfile.TemporaryDirectory() as tmp:
-        browser = p.chromium.launch(executable_path=os.environ.get("GFE_CHROMIUM", "/usr/bin/chromium"),
-                                    args=["--headless", "--no-sandbox", "--disable-gpu"])
+        browser = p.chromium.launch(
+            executable_path=os.environ.get("GFE_CHROMIUM", "/usr/bin/chromium"),
+            args=["--headless", "--no-sandbox", "--disable-gpu"],
+        )
         for name, notebook in IMAGES.items():
             figure = stored_view_figure(REPO / notebook)
             layout = figure.get("layout", {})
             page = browser.new_page(viewport={"width": layout.get("width", 1000), "height": layout.get("height", 700)})
             last = json.dumps([figure["frames"][-1]["name"]] if figure.get("frames") else [])
             html = Path(tmp) / "figure.html"
-            html.write_text(f"<html><body style='margin:0;background:white'><div id='figure'></div>"
-                            f"<script>{get_plotlyjs()}</script><script>"
-                            f"Plotly.newPlot('figure', {json.dumps(figure)}).then(() => {last}.length ? Plotly.animate('figure', {last}, "
-                            f"{{mode: 'immediate', frame: {{duration: 0, redraw: true}}, transition: {{duration: 0}}}}) : null)"
-                            f".then(() => {{ window.drawn = true; }});"
-                            f"</script></body></html>")
+            html.write_text(
+                f"<html><body style='margin:0;background:white'><div id='figure'></div>"
+                f"<script>{get_plotlyjs()}</script><script>"
+                f"Plotly.newPlot('figure', {json.dumps(figure)})"
+                f".then(() => {last}.length ? Plotly.animate('figure', {last}, "
+                f"{{mode: 'immediate', frame: {{duration: 0, redraw: true}}, transition: {{duration: 0}}}}) : null)"
+                f".then(() => {{ window.drawn = true; }});"
+                f"</script></body></html>"
+            )
             page.goto(html.as_uri())
             page.wait_for_function("window.drawn === true")
             page.locator("#figure").screenshot(path=REPO / "docs" / "images" / name)

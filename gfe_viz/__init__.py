@@ -18,6 +18,22 @@ from .solvers import AMD, RK4, Dopri5, Euler, Solver
 
 __version__ = version("gfe-viz")  # one source: pyproject.toml
 
-__all__ = ["AMD", "AMD_FAST", "AMD_MNIST", "AMDOptions", "Autoencoder", "Dopri5", "EncodeResult", "Euler",
-           "GradientFlow", "LinearDecoder", "MLPDecoder", "RK4", "Solver", "Status", "TRAINING_FAST",
-           "TRAINING_PAPER", "encode"]
+__all__ = [
+    "AMD",
+    "AMD_FAST",
+    "AMD_MNIST",
+    "AMDOptions",
+    "Autoencoder",
+    "Dopri5",
+    "EncodeResult",
+    "Euler",
+    "GradientFlow",
+    "LinearDecoder",
+    "MLPDecoder",
+    "RK4",
+    "Solver",
+    "Status",
+    "TRAINING_FAST",
+    "TRAINING_PAPER",
+    "encode",
+]

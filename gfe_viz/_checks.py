@@ -34,8 +34,10 @@ def check_tensor(name: str, value, *, min_dim: int = 1) -> torch.Tensor:
     if not value.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
     if value.dim() < min_dim or value.shape[0] == 0:
-        raise ValueError(f"{name} must have shape (B, ...) with B >= 1 and at least {min_dim} dimensions, "
-                         f"got shape {tuple(value.shape)}")
+        raise ValueError(
+            f"{name} must have shape (B, ...) with B >= 1 and at least {min_dim} dimensions, "
+            f"got shape {tuple(value.shape)}"
+        )
     if not torch.isfinite(value).all():
         bad = (~torch.isfinite(value)).reshape(value.shape[0], -1).any(1).nonzero().flatten().tolist()
         raise ValueError(f"{name} must contain only finite values; non-finite entries in samples {bad[:10]}")

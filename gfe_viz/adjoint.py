@@ -33,8 +33,9 @@ def trajectory_coefficients(flow: GradientFlow, result: EncodeResult) -> tuple[t
     return result.trajectory.z[:-1][moved], coefficient[moved]
 
 
-def full_adjoint_gradient(flow: GradientFlow, x: torch.Tensor, result: EncodeResult,
-                          params: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+def full_adjoint_gradient(
+    flow: GradientFlow, x: torch.Tensor, result: EncodeResult, params: list[torch.Tensor] | None = None
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """The training loss mean_m l(x_m, D(z*_m)) and its exact gradient in the decoder's parameters."""
     params = list(flow.decoder.parameters()) if params is None else params
     positions, coefficients = trajectory_coefficients(flow, result)
@@ -55,8 +56,9 @@ def full_adjoint_gradient(flow: GradientFlow, x: torch.Tensor, result: EncodeRes
     return loss.detach(), grads
 
 
-def approximate_adjoint_gradient(flow: GradientFlow, x: torch.Tensor, z_star: torch.Tensor,
-                                 params: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+def approximate_adjoint_gradient(
+    flow: GradientFlow, x: torch.Tensor, z_star: torch.Tensor, params: list[torch.Tensor] | None = None
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """The training loss and d_theta l at the detached z*: exact when z* is a stationary point."""
     params = list(flow.decoder.parameters()) if params is None else params
     with torch.enable_grad():

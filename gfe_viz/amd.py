@@ -110,17 +110,28 @@ class AMDOptions:
     def dt_floor(self) -> float:
         return self.shrink**self.max_shrinks
 
-    def replace(self, **changes) -> "AMDOptions":
+    def replace(self, **changes) -> AMDOptions:
         """A copy with some fields changed; unknown names raise TypeError."""
         unknown = set(changes) - {f.name for f in fields(self)}
         if unknown:
-            raise TypeError(f"unknown AMD option(s) {sorted(unknown)}; expected some of {[f.name for f in fields(self)]}")
+            raise TypeError(
+                f"unknown AMD option(s) {sorted(unknown)}; expected some of {[f.name for f in fields(self)]}"
+            )
         return AMDOptions(**{**asdict(self), **changes})
 
 
 #: The authors' MNIST / FashionMNIST configuration.
-AMD_MNIST = AMDOptions(dt0=1.0, dt_max=10.0, shrink=0.5, grow=1.1, sigma=1e-5, max_shrinks=20,
-                       conv_tol=1e-5, conv_after=0.02, fail_jump=10.0)
+AMD_MNIST = AMDOptions(
+    dt0=1.0,
+    dt_max=10.0,
+    shrink=0.5,
+    grow=1.1,
+    sigma=1e-5,
+    max_shrinks=20,
+    conv_tol=1e-5,
+    conv_after=0.02,
+    fail_jump=10.0,
+)
 
 
 def mean_gradient_weights(like: torch.Tensor) -> torch.Tensor:
@@ -146,12 +157,20 @@ class StepController:
 
     @classmethod
     def from_options(cls, options: AMDOptions) -> StepController:
-        return cls(dt0=options.dt0, dt_max=options.dt_max, shrink=options.shrink, grow=options.grow,
-                   sigma=options.sigma, floor=options.dt_floor, fail_jump=options.fail_jump,
-                   stop_at_underflow=options.stop_at_underflow)
+        return cls(
+            dt0=options.dt0,
+            dt_max=options.dt_max,
+            shrink=options.shrink,
+            grow=options.grow,
+            sigma=options.sigma,
+            floor=options.dt_floor,
+            fail_jump=options.fail_jump,
+            stop_at_underflow=options.stop_at_underflow,
+        )
 
-    def accepts(self, loss0: torch.Tensor, loss1: torch.Tensor, dt: torch.Tensor,
-                force_sq1: torch.Tensor) -> torch.Tensor:
+    def accepts(
+        self, loss0: torch.Tensor, loss1: torch.Tensor, dt: torch.Tensor, force_sq1: torch.Tensor
+    ) -> torch.Tensor:
         """The sufficient-decrease test l(z0) - l(z1) >= sigma * dt_max * dt * ||f(z1)||^2.
 
         ``force_sq1`` is the squared force at the candidate z1 (not at z0, as the textbook Armijo rule has it).
@@ -162,8 +181,9 @@ class StepController:
         """Whether the step is taken: it passed the test or is forced, and its loss and force are finite."""
         return (passed | forced) & finite
 
-    def advance(self, t: torch.Tensor, t1: torch.Tensor, taken: torch.Tensor,
-                forced: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def advance(
+        self, t: torch.Tensor, t1: torch.Tensor, taken: torch.Tensor, forced: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The time after the attempt (``t1`` = t + dt where the step is taken, and ``fail_jump`` more
         after a forced step), and where it jumped."""
         jumped = taken & forced
@@ -199,7 +219,9 @@ class ConvergenceWindow:
         return cls(losses, options.conv_after * tau, options.conv_tol, mean_gradient_weights(losses))
 
     def push(self, t: torch.Tensor, taken: torch.Tensor, loss: torch.Tensor) -> ConvergenceWindow:
-        """The window after an attempt that ended at ``t`` with ``loss`` (n,): recorded where ``taken`` and t >= start."""
+        """The window after an attempt that ended at ``t`` with ``loss`` (n,).
+
+        The loss is recorded where ``taken`` and t >= start."""
         record = (taken & (t >= self.start)).unsqueeze(1)
         shifted = torch.cat([self.losses[:, 1:], loss.unsqueeze(1)], 1)
         return ConvergenceWindow(torch.where(record, shifted, self.losses), self.start, self.tol, self.weights)
@@ -272,10 +294,20 @@ class _Outcome:
         return cls(start.state.clone(), torch.zeros_like(start.t), torch.zeros_like(start.t), *counts)
 
     def result(self, flow: GradientFlow, steps: StepLog | None, trajectory: Trajectory | None) -> EncodeResult:
-        stats = SolverStats(nfe=self.nfe, accepted=self.accepted, rejected=self.nfe - 1 - self.accepted, t=self.t,
-                            forced=self.forced)
-        return EncodeResult(z=flow.position(self.state), loss=self.loss, status=self.status, stats=stats,
-                            solver="amd", flow=flow, state=self.state, steps=steps, trajectory=trajectory)
+        stats = SolverStats(
+            nfe=self.nfe, accepted=self.accepted, rejected=self.nfe - 1 - self.accepted, t=self.t, forced=self.forced
+        )
+        return EncodeResult(
+            z=flow.position(self.state),
+            loss=self.loss,
+            status=self.status,
+            stats=stats,
+            solver="amd",
+            flow=flow,
+            state=self.state,
+            steps=steps,
+            trajectory=trajectory,
+        )
 
 
 def _frozen(active: torch.Tensor | None, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
@@ -301,8 +333,9 @@ class _WorkingSet:
     count grows by one, so a chunk of attempts gives the results of single attempts.
     """
 
-    def __init__(self, flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float, options: AMDOptions,
-                 batch_mode: bool):
+    def __init__(
+        self, flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float, options: AMDOptions, batch_mode: bool
+    ):
         self.flow, self.tau, self.batch_mode = flow, tau, batch_mode
         self.control = StepController.from_options(options)
         B, device, dtype = x.shape[0], z0.device, z0.dtype
@@ -312,16 +345,32 @@ class _WorkingSet:
         no = torch.zeros(B, dtype=torch.bool, device=device)
         count = torch.zeros(B, dtype=torch.long, device=device)
         self.samples = _Samples(
-            idx=torch.arange(B, device=device), xs=x, state=state, loss=loss, grad=grad,
-            t=torch.zeros(B, dtype=dtype, device=device), dt=torch.full((B,), options.dt0, dtype=dtype, device=device),
-            forced=no, jumped=no, nonfinite=nonfinite, converged=no, done=nonfinite, accepted=count, jumps=count,
-            idle=count, window=ConvergenceWindow.empty(B, z0, options, tau))
+            idx=torch.arange(B, device=device),
+            xs=x,
+            state=state,
+            loss=loss,
+            grad=grad,
+            t=torch.zeros(B, dtype=dtype, device=device),
+            dt=torch.full((B,), options.dt0, dtype=dtype, device=device),
+            forced=no,
+            jumped=no,
+            nonfinite=nonfinite,
+            converged=no,
+            done=nonfinite,
+            accepted=count,
+            jumps=count,
+            idle=count,
+            window=ConvergenceWindow.empty(B, z0, options, tau),
+        )
 
     def status(self) -> torch.Tensor:
         """Each sample's :class:`Status`, meaningful for the finished ones: the first stopping rule that holds."""
         s = self.samples
-        status = torch.where(s.t < self.tau, int(Status.STEP_LIMIT),
-                             torch.where(s.jumped, int(Status.STEP_UNDERFLOW), int(Status.REACHED_TAU)))
+        status = torch.where(
+            s.t < self.tau,
+            int(Status.STEP_LIMIT),
+            torch.where(s.jumped, int(Status.STEP_UNDERFLOW), int(Status.REACHED_TAU)),
+        )
         if self.control.stop_at_underflow:
             status = torch.where(s.forced, int(Status.STEP_UNDERFLOW), status)
         status = torch.where(s.converged, int(Status.CONVERGED), status)
@@ -358,11 +407,23 @@ class _WorkingSet:
         if control.stop_at_underflow:
             done = done | forced
         self.samples = _Samples(
-            idx=s.idx, xs=s.xs, state=_frozen(active, flow.keep_or_restart(s.state, candidate, taken), s.state),
-            loss=loss, grad=torch.where(taken.unsqueeze(1), grad1, s.grad), t=t, dt=_frozen(active, dt, s.dt),
-            forced=forced, jumped=_frozen(active, jumped, s.jumped), nonfinite=nonfinite, converged=converged,
-            done=done, accepted=s.accepted + taken, jumps=s.jumps + jumped,
-            idle=s.idle if active is None else s.idle + ~active, window=window)
+            idx=s.idx,
+            xs=s.xs,
+            state=_frozen(active, flow.keep_or_restart(s.state, candidate, taken), s.state),
+            loss=loss,
+            grad=torch.where(taken.unsqueeze(1), grad1, s.grad),
+            t=t,
+            dt=_frozen(active, dt, s.dt),
+            forced=forced,
+            jumped=_frozen(active, jumped, s.jumped),
+            nonfinite=nonfinite,
+            converged=converged,
+            done=done,
+            accepted=s.accepted + taken,
+            jumps=s.jumps + jumped,
+            idle=s.idle if active is None else s.idle + ~active,
+            window=window,
+        )
         if recorder is not None:
             recorder.add(s, self.samples, taken, loss1, active)
 
@@ -376,8 +437,9 @@ class _Recorder:
     def __init__(self, flow: GradientFlow, start: _Samples):
         self.flow, self.start, self.attempts = flow, start, []
 
-    def add(self, before: _Samples, after: _Samples, taken: torch.Tensor, loss1: torch.Tensor,
-            active: torch.Tensor | None) -> None:
+    def add(
+        self, before: _Samples, after: _Samples, taken: torch.Tensor, loss1: torch.Tensor, active: torch.Tensor | None
+    ) -> None:
         """One attempt from ``before`` to ``after``, with ``loss1`` at its candidate; with ``active``, of
         its rows in the mask."""
         self.attempts.append((before.idx, active, before.t, before.dt, taken, loss1, after.state, after.t, after.loss))
@@ -391,13 +453,17 @@ class _Recorder:
         dtype = z0.dtype
         idx, active, t, dt, taken, loss1, state, t_after, loss_after = list(zip(*self.attempts)) or [()] * 9
         sizes = torch.tensor([len(i) for i in idx], dtype=torch.long, device=device)
-        keep = torch.cat([torch.ones_like(i, dtype=torch.bool) if a is None else a for i, a in zip(idx, active)]
-                         + [start.done[:0]])
+        keep = torch.cat(
+            [torch.ones_like(i, dtype=torch.bool) if a is None else a for i, a in zip(idx, active)] + [start.done[:0]]
+        )
 
         def entries(parts: tuple, like: torch.Tensor) -> torch.Tensor:  # of the active rows, attempt by attempt
             return torch.cat([*parts, like[:0]])[keep]
 
-        attempt, sample = torch.repeat_interleave(torch.arange(len(idx), device=device), sizes)[keep], entries(idx, start.idx)
+        attempt, sample = (
+            torch.repeat_interleave(torch.arange(len(idx), device=device), sizes)[keep],
+            entries(idx, start.idx),
+        )
         used = torch.zeros(len(idx), dtype=torch.bool, device=device).index_fill_(0, attempt, True)
         row = (used.cumsum(0) - 1)[attempt]  # each entry's row in the step log
         A = int(used.sum())
@@ -407,10 +473,13 @@ class _Recorder:
             out[row, sample] = values.to(dtype_)
             return out
 
-        steps = StepLog(t=logged(entries(t, start.t), math.nan, dtype), dt=logged(entries(dt, start.dt), 0.0, dtype),
-                        accepted=logged(entries(taken, keep), False, torch.bool),
-                        loss=logged(entries(loss1, start.loss), math.nan, dtype),
-                        active=logged(torch.ones_like(sample, dtype=torch.bool), False, torch.bool))
+        steps = StepLog(
+            t=logged(entries(t, start.t), math.nan, dtype),
+            dt=logged(entries(dt, start.dt), 0.0, dtype),
+            accepted=logged(entries(taken, keep), False, torch.bool),
+            loss=logged(entries(loss1, start.loss), math.nan, dtype),
+            active=logged(torch.ones_like(sample, dtype=torch.bool), False, torch.bool),
+        )
 
         # trajectory row r + 1 is written where the step log's row r is active; the others repeat the row above
         written = torch.zeros(A + 1, B, dtype=torch.bool, device=device)
@@ -430,14 +499,26 @@ class _Recorder:
             z=carried(z0, self.flow.position(entries(state, start.state))),
             accepted=torch.cat([torch.ones_like(written[:1]), steps.accepted]),
             loss=carried(start.loss, entries(loss_after, start.loss)),
-            nfe=torch.minimum(torch.arange(1, A + 2, device=device).unsqueeze(1), nfe.unsqueeze(0)))
-        return (StepLog(**{f.name: getattr(steps, f.name).cpu() for f in fields(steps)}),
-                Trajectory(**{f.name: getattr(trajectory, f.name).cpu() for f in fields(trajectory)}))
+            nfe=torch.minimum(torch.arange(1, A + 2, device=device).unsqueeze(1), nfe.unsqueeze(0)),
+        )
+        return (
+            StepLog(**{f.name: getattr(steps, f.name).cpu() for f in fields(steps)}),
+            Trajectory(**{f.name: getattr(trajectory, f.name).cpu() for f in fields(trajectory)}),
+        )
 
 
-def solve_amd(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float, options: AMDOptions,
-              acceptance: str = "per_sample", record: bool = False, progress=None, check_every: int = 1,
-              cuda_graph: bool = False) -> EncodeResult:
+def solve_amd(
+    flow: GradientFlow,
+    x: torch.Tensor,
+    z0: torch.Tensor,
+    tau: float,
+    options: AMDOptions,
+    acceptance: str = "per_sample",
+    record: bool = False,
+    progress=None,
+    check_every: int = 1,
+    cuda_graph: bool = False,
+) -> EncodeResult:
     """Integrate ``flow`` from ``z0`` for targets ``x`` with AMD; see the module docstring.
 
     ``progress``, if given, is called with the number of finished samples whenever it changes.
@@ -447,11 +528,14 @@ def solve_amd(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float,
     :func:`gfe_viz.encode` calls this.
     """
     if cuda_graph and z0.device.type != "cuda":
-        raise ValueError(f"cuda_graph=True needs x and the decoder on a CUDA device, got device {str(z0.device)!r}; "
-                         f"use cuda_graph=False on the {z0.device.type.upper()}")
+        raise ValueError(
+            f"cuda_graph=True needs x and the decoder on a CUDA device, got device {str(z0.device)!r}; "
+            f"use cuda_graph=False on the {z0.device.type.upper()}"
+        )
     if cuda_graph and record:
-        raise ValueError("record=True keeps every attempt's tensors, which a CUDA graph overwrites: "
-                         "use cuda_graph=False to record")
+        raise ValueError(
+            "record=True keeps every attempt's tensors, which a CUDA graph overwrites: use cuda_graph=False to record"
+        )
     B = x.shape[0]
     work = _WorkingSet(flow, x, z0, tau, options, batch_mode=acceptance == "batch")
     out = _Outcome.empty(work.samples)

@@ -29,8 +29,9 @@ class OneSampleSolve:
     forced: int  #: steps taken at the dt floor, each followed by a jump of ``fail_jump`` in time
 
 
-def amd_one_sample(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float,
-                   options: AMDOptions) -> OneSampleSolve:
+def amd_one_sample(
+    flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float, options: AMDOptions
+) -> OneSampleSolve:
     """AMD with per-sample acceptance for one target ``x`` (1, ...) from ``z0`` (1, d) with a finite loss."""
     control = StepController.from_options(options)  # the acceptance test, forced steps, time jumps, next dt
     window = ConvergenceWindow.empty(1, z0, options, tau)  # the losses the convergence test looks at
@@ -59,5 +60,6 @@ def amd_one_sample(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: f
         window = window.push(t, taken, loss)  # records the loss of a step taken once t >= conv_after * tau
         if bool(window.converged()) or bool(t >= tau):
             break
-    return OneSampleSolve(z=flow.position(state)[0], loss=float(loss), t=float(t), accepted=accepted,
-                          rejected=rejected, forced=jumps)
+    return OneSampleSolve(
+        z=flow.position(state)[0], loss=float(loss), t=float(t), accepted=accepted, rejected=rejected, forced=jumps
+    )

@@ -78,8 +78,9 @@ class _AdaptiveField(_CountedField):
             self.step_log.append((float(t0), float(dt), False))
 
 
-def solve_classical(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float, solver: FixedStep | Dopri5,
-                    record: bool = False) -> EncodeResult:
+def solve_classical(
+    flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float, solver: FixedStep | Dopri5, record: bool = False
+) -> EncodeResult:
     """Integrate ``flow`` with torchdiffeq's method named ``solver.name`` and return an :class:`EncodeResult`.
 
     ``solver`` (a :class:`~gfe_viz.solvers.Euler`, :class:`~gfe_viz.solvers.RK4` or
@@ -121,21 +122,47 @@ def solve_classical(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: 
         n_rejected = len(field.step_log) - n_accepted
     else:
         n_accepted, n_rejected = field.nfe // solver.evaluations_per_step, 0
-    stats = SolverStats(nfe=nfe, accepted=torch.full_like(nfe, n_accepted), rejected=torch.full_like(nfe, n_rejected),
-                        t=times[last].clamp(max=stop_t), forced=torch.zeros_like(nfe))
+    stats = SolverStats(
+        nfe=nfe,
+        accepted=torch.full_like(nfe, n_accepted),
+        rejected=torch.full_like(nfe, n_rejected),
+        t=times[last].clamp(max=stop_t),
+        forced=torch.zeros_like(nfe),
+    )
     steps = trajectory = None
     if record:
         trajectory = _saved_trajectory(flow, x, solver, states, times, stop_t, field)
         if adaptive and field.step_log:
             log = torch.tensor(field.step_log, dtype=torch.float64).unsqueeze(2).expand(-1, -1, x.shape[0])
-            steps = StepLog(t=log[:, 0], dt=log[:, 1], accepted=log[:, 2].bool(),
-                            loss=torch.full_like(log[:, 0], float("nan")), active=torch.ones_like(log[:, 2], dtype=torch.bool))
-    return EncodeResult(z=position, loss=loss, status=status, stats=stats, solver=solver.name, flow=flow, state=final,
-                        steps=steps, trajectory=trajectory)
+            steps = StepLog(
+                t=log[:, 0],
+                dt=log[:, 1],
+                accepted=log[:, 2].bool(),
+                loss=torch.full_like(log[:, 0], float("nan")),
+                active=torch.ones_like(log[:, 2], dtype=torch.bool),
+            )
+    return EncodeResult(
+        z=position,
+        loss=loss,
+        status=status,
+        stats=stats,
+        solver=solver.name,
+        flow=flow,
+        state=final,
+        steps=steps,
+        trajectory=trajectory,
+    )
 
 
-def _saved_trajectory(flow: GradientFlow, x: torch.Tensor, solver: FixedStep | Dopri5, states: torch.Tensor,
-                      times: torch.Tensor, stop_t: float, field: _CountedField) -> Trajectory:
+def _saved_trajectory(
+    flow: GradientFlow,
+    x: torch.Tensor,
+    solver: FixedStep | Dopri5,
+    states: torch.Tensor,
+    times: torch.Tensor,
+    stop_t: float,
+    field: _CountedField,
+) -> Trajectory:
     """The saved states (n_save, B, D) as a :class:`Trajectory` on the CPU, with the loss at each
     (evaluated in one batch; NaN where the state is not finite or after the solve stopped) and the
     evaluations spent to reach it."""
@@ -146,9 +173,13 @@ def _saved_trajectory(flow: GradientFlow, x: torch.Tensor, solver: FixedStep | D
     with torch.no_grad():
         losses = flow.loss(positions, x.repeat(n_save, *[1] * (x.dim() - 1))).reshape(n_save, batch)
     nfe = solver.nfe_at(times.double().cpu(), field.step_log if solver.adaptive else [], field.nfe + 1)
-    return Trajectory(t=times.unsqueeze(1).expand(-1, batch).cpu(), z=positions.reshape(n_save, batch, -1).cpu(),
-                      accepted=new.cpu(), loss=torch.where(new, losses, torch.nan).cpu(),
-                      nfe=nfe.long().unsqueeze(1).expand(-1, batch).clone())
+    return Trajectory(
+        t=times.unsqueeze(1).expand(-1, batch).cpu(),
+        z=positions.reshape(n_save, batch, -1).cpu(),
+        accepted=new.cpu(),
+        loss=torch.where(new, losses, torch.nan).cpu(),
+        nfe=nfe.long().unsqueeze(1).expand(-1, batch).clone(),
+    )
 
 
 def _last_finite_loss(flow: GradientFlow, states: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -11,14 +11,13 @@ folder (nothing written), 130 interrupted (Ctrl-C; the same command resumes).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shlex
 import sys
-from pathlib import Path
-
-import dataclasses
 import types
 import typing
+from pathlib import Path
 
 PROG = "gfe-viz"
 FIRST_LESSON = Path("notebooks") / "00_start_here.ipynb"
@@ -77,65 +76,108 @@ def add_settings_options(parser: argparse.ArgumentParser) -> None:
             choices = meta["choices"]
             option["choices"] = sorted(choices) if isinstance(choices, dict) else choices
         if kind is int:
-            option["type"] = int if "choices" in meta else _non_negative_int if meta.get("minimum") == 0 else _positive_int
+            option["type"] = (
+                int if "choices" in meta else _non_negative_int if meta.get("minimum") == 0 else _positive_int
+            )
         elif kind is float:
             option["type"] = _positive_float
         if many:
             option["nargs"] = "+"
-        parser.add_argument(meta.get("option", "--" + f.name.replace("_", "-")), dest=f.name, default=f.default,
-                            help=meta["help"], **option)
+        parser.add_argument(
+            meta.get("option", "--" + f.name.replace("_", "-")),
+            dest=f.name,
+            default=f.default,
+            help=meta["help"],
+            **option,
+        )
 
 
 def settings_from_args(args: argparse.Namespace):
     """The :class:`DataEfficiencySettings` of options added by :func:`add_settings_options`."""
     from .experiments.data_efficiency import DataEfficiencySettings
 
-    return DataEfficiencySettings(**{f.name: tuple(getattr(args, f.name)) if many else getattr(args, f.name)
-                                     for f, _, many in _settings_fields()})
+    return DataEfficiencySettings(
+        **{f.name: tuple(getattr(args, f.name)) if many else getattr(args, f.name) for f, _, many in _settings_fields()}
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .experiments.executors import EXECUTORS
 
-    parser = argparse.ArgumentParser(prog=PROG, description="Gradient Flow Encoding: experiments from the command line.")
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Gradient Flow Encoding: experiments from the command line."
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = commands.add_parser(
-        "data-efficiency", help="AE versus GFE: validation loss against training images seen",
+        "data-efficiency",
+        help="AE versus GFE: validation loss against training images seen",
         description="Train the AE baseline and GFE on the same stream of training images from the same initial "
-                    "decoder, evaluate on held-out test images at log-spaced checkpoints, and write results.csv, "
-                    "run.json, summary.txt/json and data_efficiency.png to --out. Re-running the same command "
-                    "resumes an interrupted run. Time: on one CPU core GFE trains about 15 images/s at batch 5 "
-                    "and each checkpoint encodes the validation images at about 25 images/s (the AE is far "
-                    "faster), so --images 3000 with the default sizes takes 10 to 15 minutes per dataset and "
-                    "seed; the progress bar's 'left' counts the evaluations still to come.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        "decoder, evaluate on held-out test images at log-spaced checkpoints, and write results.csv, "
+        "run.json, summary.txt/json and data_efficiency.png to --out. Re-running the same command "
+        "resumes an interrupted run. Time: on one CPU core GFE trains about 15 images/s at batch 5 "
+        "and each checkpoint encodes the validation images at about 25 images/s (the AE is far "
+        "faster), so --images 3000 with the default sizes takes 10 to 15 minutes per dataset and "
+        "seed; the progress bar's 'left' counts the evaluations still to come.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--out", required=True, help="output folder (new, empty, or a previous run of the same settings)")
     add_settings_options(p)
-    p.add_argument("--target", type=_positive_float, default=None,
-                   help="validation loss the summary measures; unset: the AE's final loss")
+    p.add_argument(
+        "--target",
+        type=_positive_float,
+        default=None,
+        help="validation loss the summary measures; unset: the AE's final loss",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--threads", type=_positive_int, default=None,
-                   help="torch CPU threads; unset: 1 for batches below 128 (fastest, above all on a busy CPU), "
-                        "else one per core. A run resumes only with the device and threads it was trained with")
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="torch CPU threads; unset: 1 for batches below 128 (fastest, above all on a busy CPU), "
+        "else one per core. A run resumes only with the device and threads it was trained with",
+    )
     p.add_argument("--data-root", default=None, help="data folder; unset: $GFE_DATA_DIR, else the user cache")
-    p.add_argument("--save-every", type=_positive_float, default=300.0,
-                   help="seconds between saves of the training state, besides each checkpoint")
-    p.add_argument("--jobs", type=_positive_int, default=1,
-                   help="units (dataset x method x seed) trained at once, each a process on one torch thread")
-    p.add_argument("--executor", choices=EXECUTORS, default="local",
-                   help="local: processes on this machine; slurm: a job array through submitit "
-                        "(pip install 'gfe-viz[cluster]'), --jobs tasks at once")
-    p.add_argument("--stop-at", type=_positive_int, default=None, metavar="IMAGES",
-                   help="train each unit only to its last checkpoint at or below IMAGES (run.json records paused_at); "
-                        "the same command without it continues to --images")
-    p.add_argument("--status", action="store_true",
-                   help="print how far each unit of the run in --out is, and exit without training")
+    p.add_argument(
+        "--save-every",
+        type=_positive_float,
+        default=300.0,
+        help="seconds between saves of the training state, besides each checkpoint",
+    )
+    p.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=1,
+        help="units (dataset x method x seed) trained at once, each a process on one torch thread",
+    )
+    p.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="local: processes on this machine; slurm: a job array through submitit "
+        "(pip install 'gfe-viz[cluster]'), --jobs tasks at once",
+    )
+    p.add_argument(
+        "--stop-at",
+        type=_positive_int,
+        default=None,
+        metavar="IMAGES",
+        help="train each unit only to its last checkpoint at or below IMAGES (run.json records paused_at); "
+        "the same command without it continues to --images",
+    )
+    p.add_argument(
+        "--status",
+        action="store_true",
+        help="print how far each unit of the run in --out is, and exit without training",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(handler=_data_efficiency, error=p.error)
-    p = commands.add_parser("lessons", help="open the lessons in JupyterLab",
-                            description="Start JupyterLab on the first lesson (run from the repository root). As "
-                                        "root it adds --allow-root, which JupyterLab needs there; further arguments "
-                                        "go to JupyterLab.")
+    p = commands.add_parser(
+        "lessons",
+        help="open the lessons in JupyterLab",
+        description="Start JupyterLab on the first lesson (run from the repository root). As "
+        "root it adds --allow-root, which JupyterLab needs there; further arguments "
+        "go to JupyterLab.",
+    )
     p.add_argument("notebook", nargs="?", default=str(FIRST_LESSON), help="notebook to open (default: %(default)s)")
     p.set_defaults(handler=_lessons, error=p.error)
     return parser
@@ -148,8 +190,10 @@ def jupyterlab_argv(notebook: str, extra: list[str], as_root: bool) -> list[str]
 
 def _lessons(args: argparse.Namespace, command: str) -> int:
     if not Path(args.notebook).is_file():
-        args.error(f"notebook {args.notebook!r} not found: run gfe-viz lessons from the repository root "
-                   f"(the folder that holds notebooks/), or name the notebook")
+        args.error(
+            f"notebook {args.notebook!r} not found: run gfe-viz lessons from the repository root "
+            f"(the folder that holds notebooks/), or name the notebook"
+        )
     argv = jupyterlab_argv(args.notebook, args.jupyter_args, as_root=hasattr(os, "geteuid") and os.geteuid() == 0)
     os.execv(argv[0], argv)  # JupyterLab replaces this process, so Ctrl-C and exit codes are its own
 
@@ -182,10 +226,20 @@ def _data_efficiency(args: argparse.Namespace, command: str) -> int:
         return 0
     try:
         settings = settings_from_args(args)
-        output = run_data_efficiency(settings, args.out, data_root=args.data_root, device=args.device,
-                                     command=command, target=args.target, progress=not args.no_progress,
-                                     save_every=args.save_every, threads=args.threads, jobs=args.jobs,
-                                     executor=args.executor, stop_at=args.stop_at)
+        output = run_data_efficiency(
+            settings,
+            args.out,
+            data_root=args.data_root,
+            device=args.device,
+            command=command,
+            target=args.target,
+            progress=not args.no_progress,
+            save_every=args.save_every,
+            threads=args.threads,
+            jobs=args.jobs,
+            executor=args.executor,
+            stop_at=args.stop_at,
+        )
     except (ValueError, OSError) as exc:
         args.error(str(exc))
     print((output.folder / "summary.txt").read_text(encoding="utf-8"), end="")

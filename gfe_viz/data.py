@@ -44,8 +44,9 @@ class ImageSplits:
     name: str
 
 
-def load_images(dataset: str = "mnist", root: str | os.PathLike | None = None, n_val: int = 1000,
-                download: bool | None = None) -> ImageSplits:
+def load_images(
+    dataset: str = "mnist", root: str | os.PathLike | None = None, n_val: int = 1000, download: bool | None = None
+) -> ImageSplits:
     """Load MNIST or FashionMNIST with a fixed train/validation split of the 60,000 training images.
 
     The validation images (``n_val``, drawn with a fixed seed) never appear in ``train``.
@@ -58,20 +59,25 @@ def load_images(dataset: str = "mnist", root: str | os.PathLike | None = None, n
         download = root is None and not os.environ.get("GFE_DATA_DIR")
     name = DATASETS[dataset]
     raw = folder / name / "raw"
-    layout = (f"expected torchvision's layout <root>/{name}/raw/ with {', '.join(RAW_FILES)}; point GFE_DATA_DIR "
-              f"(or --data-root) at a folder that has them")
+    layout = (
+        f"expected torchvision's layout <root>/{name}/raw/ with {', '.join(RAW_FILES)}; point GFE_DATA_DIR "
+        f"(or --data-root) at a folder that has them"
+    )
     import torchvision
 
     dataset_cls = getattr(torchvision.datasets, name)
     if not all((raw / f).exists() for f in RAW_FILES):
         if not download:
-            raise FileNotFoundError(f"{name} files not found under {raw}: {layout}, or allow download=True with "
-                                    f"network access.")
+            raise FileNotFoundError(
+                f"{name} files not found under {raw}: {layout}, or allow download=True with network access."
+            )
         try:
             dataset_cls(str(folder), train=True, download=True)
         except Exception as exc:  # torchvision's download errors: no network, mirrors down, a partial file
-            raise FileNotFoundError(f"{name} files not found under {raw} and downloading them there failed "
-                                    f"({type(exc).__name__}: {exc}): {layout}.") from None
+            raise FileNotFoundError(
+                f"{name} files not found under {raw} and downloading them there failed "
+                f"({type(exc).__name__}: {exc}): {layout}."
+            ) from None
     for file in RAW_FILES:
         _check_idx(raw / file, layout)
     train_set = dataset_cls(str(folder), train=True, download=False)
@@ -81,9 +87,15 @@ def load_images(dataset: str = "mnist", root: str | os.PathLike | None = None, n
         raise ValueError(f"n_val must be < {images.shape[0]} (the number of training images), got {n_val}")
     order = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(VALIDATION_SEED))
     val_idx, train_idx = order[:n_val], order[n_val:]
-    return ImageSplits(train=images[train_idx], train_labels=train_set.targets[train_idx],
-                       val=images[val_idx], val_labels=train_set.targets[val_idx],
-                       test=_as_float(test_set.data), test_labels=test_set.targets, name=dataset)
+    return ImageSplits(
+        train=images[train_idx],
+        train_labels=train_set.targets[train_idx],
+        val=images[val_idx],
+        val_labels=train_set.targets[val_idx],
+        test=_as_float(test_set.data),
+        test_labels=test_set.targets,
+        name=dataset,
+    )
 
 
 def _check_idx(path: Path, layout: str) -> None:
@@ -94,14 +106,23 @@ def _check_idx(path: Path, layout: str) -> None:
         head = f.read(4)
         ndim = head[3] if len(head) == 4 else 0
         dims = f.read(4 * ndim)
-    if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in _IDX_ITEM_SIZE or not 1 <= ndim <= 3 \
-            or len(dims) < 4 * ndim:
-        raise ValueError(f"{path} is damaged: not an idx file (its header is {head[:4].hex() or 'empty'}); replace it "
-                         f"with a fresh copy ({layout})")
+    if (
+        len(head) < 4
+        or head[:2] != b"\0\0"
+        or head[2] not in _IDX_ITEM_SIZE
+        or not 1 <= ndim <= 3
+        or len(dims) < 4 * ndim
+    ):
+        raise ValueError(
+            f"{path} is damaged: not an idx file (its header is {head[:4].hex() or 'empty'}); replace it "
+            f"with a fresh copy ({layout})"
+        )
     expected = 4 + 4 * ndim + math.prod(struct.unpack(f">{ndim}i", dims)) * _IDX_ITEM_SIZE[head[2]]
     if size != expected:
-        raise ValueError(f"{path} is damaged: {size} bytes where its header promises {expected} (truncated?); "
-                         f"replace it with a fresh copy ({layout})")
+        raise ValueError(
+            f"{path} is damaged: {size} bytes where its header promises {expected} (truncated?); "
+            f"replace it with a fresh copy ({layout})"
+        )
 
 
 def _as_float(data: torch.Tensor) -> torch.Tensor:

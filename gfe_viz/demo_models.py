@@ -67,10 +67,20 @@ def cache_folder(cache_dir: str | os.PathLike | None = None) -> Path:
     return user_folder(cache_dir, "GFE_CACHE_DIR", "models")
 
 
-def train_demo_model(method: str = "gfe", latent_dim: int = 2, dataset: str = "mnist", n_images: int = 2000,
-                     batch_size: int = 32, seed: int = 0, encoding: EncodeSettings = DEMO_ENCODING,
-                     n_val: int = 200, cache_dir: str | os.PathLike | None = None, use_cache: bool = True,
-                     progress: bool = False, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, History]:
+def train_demo_model(
+    method: str = "gfe",
+    latent_dim: int = 2,
+    dataset: str = "mnist",
+    n_images: int = 2000,
+    batch_size: int = 32,
+    seed: int = 0,
+    encoding: EncodeSettings = DEMO_ENCODING,
+    n_val: int = 200,
+    cache_dir: str | os.PathLike | None = None,
+    use_cache: bool = True,
+    progress: bool = False,
+    device: str | torch.device = "cpu",
+) -> tuple[torch.nn.Module, History]:
     """Train (or load from the cache) a ``method`` model ("gfe", "gfe_full" or "ae") on one CPU thread,
     or on ``device``.
 
@@ -82,8 +92,15 @@ def train_demo_model(method: str = "gfe", latent_dim: int = 2, dataset: str = "m
     """
     device = resolve_device(device)
     config = TrainConfig(method=method, batch_size=batch_size, seed=seed, encoding=encoding)
-    key = {"method": method, "latent_dim": latent_dim, "dataset": dataset, "n_images": n_images, "n_val": n_val,
-           "config": asdict(config), **({} if device.type == "cpu" else {"device": device.type})}
+    key = {
+        "method": method,
+        "latent_dim": latent_dim,
+        "dataset": dataset,
+        "n_images": n_images,
+        "n_val": n_val,
+        "config": asdict(config),
+        **({} if device.type == "cpu" else {"device": device.type}),
+    }
     path = cache_folder(cache_dir) / f"{method}-{dataset}-d{latent_dim}-{json_digest(key)}.pt"
     model = initial_model(method, latent_dim, seed=seed)
     if use_cache and path.exists():

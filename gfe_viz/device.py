@@ -24,8 +24,10 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
             raise ValueError(f"device {device!r} was requested but CUDA is not available on this machine")
         count = torch.cuda.device_count()
         if resolved.index is not None and resolved.index >= count:
-            raise ValueError(f"device {device!r} was requested but this machine has {count} CUDA device(s): "
-                             f"expected cuda:0 to cuda:{count - 1}")
+            raise ValueError(
+                f"device {device!r} was requested but this machine has {count} CUDA device(s): "
+                f"expected cuda:0 to cuda:{count - 1}"
+            )
     if resolved.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device {device!r} was requested but MPS (Apple GPUs) is not available on this machine")
     return resolved

@@ -16,12 +16,28 @@ SOLVERS = tuple(SOLVER_CLASSES)  #: the names of the string form
 Z0_CHOICES = ("zeros", "uniform")
 
 
-def encode(decoder: nn.Module, x: torch.Tensor, solver: str | Solver = "amd", order: int = 1,
-           acceptance: str = "per_sample", loss: str | LossFn = "bce", z0: str | torch.Tensor = "zeros",
-           tau: float = 1e4, record: bool = False, *, alpha: float = 1.0, alpha_schedule: str = "constant",
-           amd: AMDOptions | None = None, latent_dim: int | None = None, generator: torch.Generator | None = None,
-           progress=None, gradient: str = "autograd", check_every: int = 1, cuda_graph: bool = False,
-           **options) -> EncodeResult:
+def encode(
+    decoder: nn.Module,
+    x: torch.Tensor,
+    solver: str | Solver = "amd",
+    order: int = 1,
+    acceptance: str = "per_sample",
+    loss: str | LossFn = "bce",
+    z0: str | torch.Tensor = "zeros",
+    tau: float = 1e4,
+    record: bool = False,
+    *,
+    alpha: float = 1.0,
+    alpha_schedule: str = "constant",
+    amd: AMDOptions | None = None,
+    latent_dim: int | None = None,
+    generator: torch.Generator | None = None,
+    progress=None,
+    gradient: str = "autograd",
+    check_every: int = 1,
+    cuda_graph: bool = False,
+    **options,
+) -> EncodeResult:
     """Find each sample's latent z* by integrating the gradient flow of l(x, D(z)) from z0 to tau.
 
     Arguments:
@@ -61,15 +77,18 @@ def encode(decoder: nn.Module, x: torch.Tensor, solver: str | Solver = "amd", or
         integrated and, when recorded, ``steps`` and ``trajectory``.
     """
     if isinstance(solver, Solver):
-        _check_no_string_form_settings(solver, acceptance=acceptance, amd=amd, check_every=check_every,
-                                       cuda_graph=cuda_graph, **options)
+        _check_no_string_form_settings(
+            solver, acceptance=acceptance, amd=amd, check_every=check_every, cuda_graph=cuda_graph, **options
+        )
     else:
-        solver = solver_from_name(solver, acceptance=acceptance, amd=amd, check_every=check_every,
-                                  cuda_graph=cuda_graph, **options)
+        solver = solver_from_name(
+            solver, acceptance=acceptance, amd=amd, check_every=check_every, cuda_graph=cuda_graph, **options
+        )
     check_positive("tau", tau)
     x = check_tensor("x", x)
-    flow = GradientFlow(decoder, loss=loss, order=order, alpha=alpha, alpha_schedule=alpha_schedule, tau=tau,
-                        gradient=gradient)
+    flow = GradientFlow(
+        decoder, loss=loss, order=order, alpha=alpha, alpha_schedule=alpha_schedule, tau=tau, gradient=gradient
+    )
     start = initial_latents(z0, x, _latent_dim(decoder, latent_dim), generator)
     _check_dtypes(decoder, x)
     return solver.solve(flow, x, start, tau, record=record, progress=progress)
@@ -81,12 +100,15 @@ def _check_no_string_form_settings(solver: Solver, **given) -> None:
     extra = {name: value for name, value in given.items() if name not in defaults or value != defaults[name]}
     if extra:
         listed = ", ".join(f"{name}={value!r}" for name, value in extra.items())
-        raise TypeError(f"solver={solver!r} carries its own settings, got {listed} besides it: "
-                        f"set them on the solver object (e.g. dataclasses.replace(solver, ...))")
+        raise TypeError(
+            f"solver={solver!r} carries its own settings, got {listed} besides it: "
+            f"set them on the solver object (e.g. dataclasses.replace(solver, ...))"
+        )
 
 
-def initial_latents(z0: str | torch.Tensor, x: torch.Tensor, latent_dim: int | None,
-                    generator: torch.Generator | None = None) -> torch.Tensor:
+def initial_latents(
+    z0: str | torch.Tensor, x: torch.Tensor, latent_dim: int | None, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """z0 as a (B, d) tensor with x's dtype and device: zeros, U[0,1) or a given tensor (checked)."""
     if isinstance(z0, torch.Tensor):
         z0 = check_tensor("z0", z0, min_dim=2)
@@ -106,8 +128,10 @@ def initial_latents(z0: str | torch.Tensor, x: torch.Tensor, latent_dim: int | N
 def _check_dtypes(decoder: nn.Module, x: torch.Tensor) -> None:
     param = next((p for p in decoder.parameters() if p.is_floating_point()), None)
     if param is not None and param.dtype != x.dtype:
-        raise ValueError(f"x has dtype {x.dtype} but the decoder's parameters are {param.dtype}: "
-                         f"convert one of them (e.g. decoder.double() or x.float())")
+        raise ValueError(
+            f"x has dtype {x.dtype} but the decoder's parameters are {param.dtype}: "
+            f"convert one of them (e.g. decoder.double() or x.float())"
+        )
 
 
 def _latent_dim(decoder: nn.Module, latent_dim: int | None) -> int | None:

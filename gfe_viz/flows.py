@@ -41,8 +41,16 @@ class GradientFlow:
             loss) or ``"auto"`` (fused where it applies, autograd otherwise).
     """
 
-    def __init__(self, decoder: nn.Module, loss: str | LossFn = "bce", order: int = 1, alpha: float = 1.0,
-                 alpha_schedule: str = "constant", tau: float = 1e4, gradient: str = "autograd"):
+    def __init__(
+        self,
+        decoder: nn.Module,
+        loss: str | LossFn = "bce",
+        order: int = 1,
+        alpha: float = 1.0,
+        alpha_schedule: str = "constant",
+        tau: float = 1e4,
+        gradient: str = "autograd",
+    ):
         if not isinstance(decoder, nn.Module):
             raise TypeError(f"decoder must be a torch.nn.Module, got {type(decoder).__name__}")
         if order not in (1, 2):
@@ -56,9 +64,11 @@ class GradientFlow:
         self.loss_name = loss if isinstance(loss, str) else None
         self._fused = fused_layers(decoder) if gradient != "autograd" and self.loss_name in FUSED_LOSSES else None
         if gradient == "fused" and self._fused is None:
-            raise ValueError(f"gradient='fused' needs an MLP decoder (Linear layers with ELU between them in "
-                             f"decoder.net) and loss 'bce' or 'mse', got {type(decoder).__name__} with loss {loss!r}; "
-                             f"use gradient='auto' to fall back to autograd")
+            raise ValueError(
+                f"gradient='fused' needs an MLP decoder (Linear layers with ELU between them in "
+                f"decoder.net) and loss 'bce' or 'mse', got {type(decoder).__name__} with loss {loss!r}; "
+                f"use gradient='auto' to fall back to autograd"
+            )
         self._checked = False  # see _check_first_evaluation
         self.order = order
         self.alpha = float(alpha)
@@ -94,8 +104,9 @@ class GradientFlow:
             (grad,) = torch.autograd.grad(loss.sum(), z)
         return loss.detach(), grad
 
-    def _check_first_evaluation(self, x: torch.Tensor, values: torch.Tensor | None = None,
-                                output: torch.Tensor | None = None) -> None:
+    def _check_first_evaluation(
+        self, x: torch.Tensor, values: torch.Tensor | None = None, output: torch.Tensor | None = None
+    ) -> None:
         """Once per flow, at its first evaluation: the targets suit the loss, and a loss's values are
         one floating value per sample that depends on the output (a wrong shape would otherwise fail
         deep inside a solver, and a batch mean would silently give wrong latents)."""
@@ -108,8 +119,10 @@ class GradientFlow:
         out = self.decoder(z)
         if out.shape != x.shape:
             if out.shape[0] != x.shape[0] or out[0].numel() != x[0].numel():
-                raise ValueError(f"decoder output shape {tuple(out.shape)} does not match the data shape "
-                                 f"{tuple(x.shape)}: expected (B, ...) with {x[0].numel()} values per sample")
+                raise ValueError(
+                    f"decoder output shape {tuple(out.shape)} does not match the data shape "
+                    f"{tuple(x.shape)}: expected (B, ...) with {x[0].numel()} values per sample"
+                )
             out = out.reshape(x.shape)
         return out
 

@@ -34,13 +34,16 @@ def fused_layers(decoder: nn.Module) -> list[nn.Linear] | None:
     return linears
 
 
-def fused_loss_and_grad(layers: list[nn.Linear], loss: str, z: torch.Tensor,
-                        x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def fused_loss_and_grad(
+    layers: list[nn.Linear], loss: str, z: torch.Tensor, x: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample loss (n,) and grad_z (n, d) of ``loss`` ("bce" on logits or "mse", per-pixel mean)."""
     target = x.reshape(x.shape[0], -1)
     if target.shape[1] != layers[-1].out_features:
-        raise ValueError(f"decoder output size {layers[-1].out_features} does not match the data shape "
-                         f"{tuple(x.shape)}: expected (B, ...) with {layers[-1].out_features} values per sample")
+        raise ValueError(
+            f"decoder output size {layers[-1].out_features} does not match the data shape "
+            f"{tuple(x.shape)}: expected (B, ...) with {layers[-1].out_features} values per sample"
+        )
     with torch.no_grad():
         h, activations = z, []
         for layer in layers[:-1]:

@@ -9,8 +9,8 @@ from stationary (the norm of grad_z l at z*).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -39,8 +39,9 @@ class GradientComparison:
 def gradient_agreement(approx: Sequence[torch.Tensor], full: Sequence[torch.Tensor]) -> tuple[float, float]:
     """Cosine similarity and norm ratio ||approx|| / ||full|| of two gradients given per parameter."""
     if len(approx) != len(full) or not approx:
-        raise ValueError(f"approx and full must list the same number (>= 1) of tensors, "
-                         f"got {len(approx)} and {len(full)}")
+        raise ValueError(
+            f"approx and full must list the same number (>= 1) of tensors, got {len(approx)} and {len(full)}"
+        )
     a, f = _flat(approx), _flat(full)
     if a.shape != f.shape:
         raise ValueError(f"approx and full must have the same shapes, got {a.numel()} and {f.numel()} entries")
@@ -49,9 +50,18 @@ def gradient_agreement(approx: Sequence[torch.Tensor], full: Sequence[torch.Tens
     return cosine, na / nf if nf > 0 else float("inf")
 
 
-def compare_adjoints(decoder: nn.Module, x: torch.Tensor, taus: Sequence[float], *, z0: str | torch.Tensor = "zeros",
-                     loss: str = "bce", amd: AMDOptions = AMD_MNIST, n_entries: int = 2000, seed: int = 0,
-                     **options) -> GradientComparison:
+def compare_adjoints(
+    decoder: nn.Module,
+    x: torch.Tensor,
+    taus: Sequence[float],
+    *,
+    z0: str | torch.Tensor = "zeros",
+    loss: str = "bce",
+    amd: AMDOptions = AMD_MNIST,
+    n_entries: int = 2000,
+    seed: int = 0,
+    **options,
+) -> GradientComparison:
     """Encode the batch ``x`` with AMD up to each of ``taus`` and compare the two decoder gradients.
 
     Arguments:
@@ -85,11 +95,24 @@ def compare_adjoints(decoder: nn.Module, x: torch.Tensor, taus: Sequence[float],
         _, approx = approximate_adjoint_gradient(flow, x, result.z, params)
         _, grad_z = flow.loss_and_grad(result.z, x)
         cosine, ratio = gradient_agreement(approx, full)
-        rows.append((tau, cosine, ratio, grad_z.norm(dim=1).mean().item(), train_loss.item(),
-                     result.stats.nfe.double().mean().item(), _flat(approx)[keep].numpy(), _flat(full)[keep].numpy()))
+        rows.append(
+            (
+                tau,
+                cosine,
+                ratio,
+                grad_z.norm(dim=1).mean().item(),
+                train_loss.item(),
+                result.stats.nfe.double().mean().item(),
+                _flat(approx)[keep].numpy(),
+                _flat(full)[keep].numpy(),
+            )
+        )
     columns = list(zip(*rows))
-    return GradientComparison(*(np.array(c, dtype=float) for c in columns[:6]),
-                              approx_entries=np.stack(columns[6]), full_entries=np.stack(columns[7]))
+    return GradientComparison(
+        *(np.array(c, dtype=float) for c in columns[:6]),
+        approx_entries=np.stack(columns[6]),
+        full_entries=np.stack(columns[7]),
+    )
 
 
 def _horizons(taus) -> list[float]:

@@ -33,8 +33,9 @@ class LiveRun:
     def model_at(self, images_seen: int) -> nn.Module:
         """A copy of the model with the weights it had after ``images_seen`` images (a checkpoint)."""
         if images_seen not in self.snapshots:
-            raise ValueError(f"images_seen must be one of the checkpoints {sorted(self.snapshots)}, "
-                             f"got {images_seen!r}")
+            raise ValueError(
+                f"images_seen must be one of the checkpoints {sorted(self.snapshots)}, got {images_seen!r}"
+            )
         model = copy.deepcopy(self.trainer.model)
         model.load_state_dict(self.snapshots[images_seen])
         return model
@@ -56,14 +57,26 @@ class LiveExperiment:
 
     def rows(self) -> list[dict]:
         """One dict per (method, checkpoint) with the columns of the results files (``results_io.FIELDS``)."""
-        return [row for method, run in self.runs.items()
-                for row in history_rows(run.trainer.history, self.dataset, method, run.trainer.config.seed)]
+        return [
+            row
+            for method, run in self.runs.items()
+            for row in history_rows(run.trainer.history, self.dataset, method, run.trainer.config.seed)
+        ]
 
 
-def run_live_experiment(dataset: str = "mnist", methods: tuple[str, ...] = ("ae", "gfe"), n_images: int = 512,
-                        latent_dim: int = 20, batch_size: int = 32, n_checkpoints: int = 6, n_val: int = 100,
-                        seed: int = 0, encoding: EncodeSettings = DEMO_ENCODING, splits: ImageSplits | None = None,
-                        progress: bool = False) -> LiveExperiment:
+def run_live_experiment(
+    dataset: str = "mnist",
+    methods: tuple[str, ...] = ("ae", "gfe"),
+    n_images: int = 512,
+    latent_dim: int = 20,
+    batch_size: int = 32,
+    n_checkpoints: int = 6,
+    n_val: int = 100,
+    seed: int = 0,
+    encoding: EncodeSettings = DEMO_ENCODING,
+    splits: ImageSplits | None = None,
+    progress: bool = False,
+) -> LiveExperiment:
     """Train every one of ``methods`` on the first ``n_images`` images of one stream, on the CPU.
 
     Arguments:

@@ -7,7 +7,7 @@ the targets suit the loss (probabilities for BCE on logits).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -43,8 +43,10 @@ def check_targets(loss: str | LossFn, x: torch.Tensor, name: str = "x") -> None:
         return
     low, high = x.min().item() + 0.0, x.max().item() + 0.0  # + 0.0: no "-0" in the message
     if low < 0 or high > 1:
-        raise ValueError(f"{name} must lie in [0, 1] for loss 'bce' (its targets are probabilities), got values in "
-                         f"[{low:.4g}, {high:.4g}]; rescale {name} or use loss='mse'")
+        raise ValueError(
+            f"{name} must lie in [0, 1] for loss 'bce' (its targets are probabilities), got values in "
+            f"[{low:.4g}, {high:.4g}]; rescale {name} or use loss='mse'"
+        )
 
 
 def check_loss_values(values, output: torch.Tensor) -> None:
@@ -55,9 +57,14 @@ def check_loss_values(values, output: torch.Tensor) -> None:
     if not values.is_floating_point():
         raise TypeError(f"loss must return {expected}, got dtype {values.dtype}")
     if values.shape != (output.shape[0],):
-        hint = (": it averages over the batch; reduce over each sample's values only, e.g. .flatten(1).mean(1)"
-                if values.dim() == 0 else "")
+        hint = (
+            ": it averages over the batch; reduce over each sample's values only, e.g. .flatten(1).mean(1)"
+            if values.dim() == 0
+            else ""
+        )
         raise ValueError(f"loss must return {expected}, got shape {tuple(values.shape)}{hint}")
     if output.requires_grad and not values.requires_grad:
-        raise ValueError(f"loss must return {expected} that depends on the decoder output, got values without a "
-                         f"gradient to it (detached or constant)")
+        raise ValueError(
+            f"loss must return {expected} that depends on the decoder output, got values without a "
+            f"gradient to it (detached or constant)"
+        )

@@ -52,8 +52,13 @@ class Autoencoder(nn.Module):
     decoder weights as a GFE run (it is copied, so the two runs never share parameters).
     """
 
-    def __init__(self, latent_dim: int = 20, out_dim: int = 784, out_shape: tuple[int, ...] | None = None,
-                 decoder: MLPDecoder | None = None):
+    def __init__(
+        self,
+        latent_dim: int = 20,
+        out_dim: int = 784,
+        out_shape: tuple[int, ...] | None = None,
+        decoder: MLPDecoder | None = None,
+    ):
         super().__init__()
         self.decoder = copy.deepcopy(decoder) if decoder is not None else MLPDecoder(latent_dim, out_dim, out_shape)
         self.latent_dim = self.decoder.latent_dim

@@ -41,8 +41,15 @@ TRAINING_PAPER = {"solver": "amd", "order": 1, "acceptance": "per_sample", "amd"
 
 #: AMD settings of the fast preset: longer steps, the paper's decrease rule scaled to them, a harder
 #: shrink, the convergence test from 0.01 tau, a stop where dt underflows.
-AMD_FAST = AMD_MNIST.replace(dt_max=300.0, grow=1.25, shrink=0.3, max_shrinks=12, sigma=AMD_MNIST.sigma / 30,
-                             conv_after=0.01, stop_at_underflow=True)
+AMD_FAST = AMD_MNIST.replace(
+    dt_max=300.0,
+    grow=1.25,
+    shrink=0.3,
+    max_shrinks=12,
+    sigma=AMD_MNIST.sigma / 30,
+    conv_after=0.01,
+    stop_at_underflow=True,
+)
 
 #: The fast training preset (see the module docstring).
 TRAINING_FAST = {"solver": "amd", "order": 1, "acceptance": "per_sample", "amd": AMD_FAST, "gradient": "auto"}

@@ -96,6 +96,8 @@ class EncodeResult:
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}={v}" for k, v in self.status_counts().items() if v)
-        return (f"EncodeResult(solver={self.solver!r}, batch={self.z.shape[0]}, latent_dim={self.z.shape[1]}, "
-                f"mean_loss={self.loss.mean().item():.6g}, mean_nfe={self.stats.nfe.double().mean().item():.1f}, "
-                f"status: {counts})")
+        return (
+            f"EncodeResult(solver={self.solver!r}, batch={self.z.shape[0]}, latent_dim={self.z.shape[1]}, "
+            f"mean_loss={self.loss.mean().item():.6g}, mean_nfe={self.stats.nfe.double().mean().item():.1f}, "
+            f"status: {counts})"
+        )

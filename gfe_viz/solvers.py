@@ -39,8 +39,9 @@ class Solver:
 
     name: ClassVar[str]  #: the name of the string form, also ``EncodeResult.solver``
 
-    def solve(self, flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float, record: bool = False,
-              progress=None) -> EncodeResult:
+    def solve(
+        self, flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, tau: float, record: bool = False, progress=None
+    ) -> EncodeResult:
         """Integrate ``flow`` for targets ``x`` from latents ``z0`` (B, d) up to ``tau``."""
         raise NotImplementedError
 
@@ -68,8 +69,18 @@ class AMD(Solver):
             raise ValueError(f"cuda_graph must be True or False, got {self.cuda_graph!r}")
 
     def solve(self, flow, x, z0, tau, record=False, progress=None):
-        return solve_amd(flow, x, z0, tau, self.options, acceptance=self.acceptance, record=record, progress=progress,
-                         check_every=self.check_every, cuda_graph=self.cuda_graph)
+        return solve_amd(
+            flow,
+            x,
+            z0,
+            tau,
+            self.options,
+            acceptance=self.acceptance,
+            record=record,
+            progress=progress,
+            check_every=self.check_every,
+            cuda_graph=self.cuda_graph,
+        )
 
 
 def _check_n_save(n_save: int) -> None:
@@ -161,8 +172,14 @@ _CLASSICAL = {name: cls for name, cls in SOLVER_CLASSES.items() if cls is not AM
 _CLASSICAL_OPTIONS = tuple(dict.fromkeys(f.name for cls in _CLASSICAL.values() for f in fields(cls)))
 
 
-def solver_from_name(name: str, acceptance: str = "per_sample", amd: AMDOptions | None = None, check_every: int = 1,
-                     cuda_graph: bool = False, **options) -> Solver:
+def solver_from_name(
+    name: str,
+    acceptance: str = "per_sample",
+    amd: AMDOptions | None = None,
+    check_every: int = 1,
+    cuda_graph: bool = False,
+    **options,
+) -> Solver:
     """The solver object of :func:`gfe_viz.encode`'s string form.
 
     ``"amd"``: :class:`AMD` with ``amd`` (default ``AMDOptions()``) whose fields ``options``
@@ -177,12 +194,14 @@ def solver_from_name(name: str, acceptance: str = "per_sample", amd: AMDOptions 
             raise TypeError(f"amd must be an AMDOptions (e.g. gfe_viz.AMD_MNIST) or None, got {amd!r}")
         return AMD((amd or AMDOptions()).replace(**options), acceptance, check_every, cuda_graph)
     if amd is not None or acceptance != "per_sample" or check_every != 1 or cuda_graph:
-        raise ValueError(f"amd=, acceptance=, check_every= and cuda_graph= apply to solver='amd' only, "
-                         f"got solver={name!r}")
+        raise ValueError(
+            f"amd=, acceptance=, check_every= and cuda_graph= apply to solver='amd' only, got solver={name!r}"
+        )
     unknown = set(options) - set(_CLASSICAL_OPTIONS)
     if unknown:
-        raise TypeError(f"unknown option(s) {sorted(unknown)} for solver {name!r}; "
-                        f"expected some of {list(_CLASSICAL_OPTIONS)}")
+        raise TypeError(
+            f"unknown option(s) {sorted(unknown)} for solver {name!r}; expected some of {list(_CLASSICAL_OPTIONS)}"
+        )
     cls = SOLVER_CLASSES[name]
     for option in options:
         if option not in {f.name for f in fields(cls)}:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -71,8 +71,12 @@ class EncodeSettings:
 
     def kwargs(self, check_every: int = 1, cuda_graph: bool = False) -> dict:
         """Keyword arguments for :func:`encode`: the solver object (:meth:`solver_object`), order, tau, gradient."""
-        return {"solver": self.solver_object(check_every, cuda_graph), "order": self.order, "tau": self.tau,
-                "gradient": self.gradient}
+        return {
+            "solver": self.solver_object(check_every, cuda_graph),
+            "order": self.order,
+            "tau": self.tau,
+            "gradient": self.gradient,
+        }
 
 
 @dataclass
@@ -130,9 +134,17 @@ class Trainer:
     change the speed, not the results, so they are not part of the config.
     """
 
-    def __init__(self, model: nn.Module, train_images: torch.Tensor, val_images: torch.Tensor | None = None,
-                 config: TrainConfig | None = None, device: str | torch.device | None = "auto", *,
-                 check_every: int = 1, cuda_graph: bool = False):
+    def __init__(
+        self,
+        model: nn.Module,
+        train_images: torch.Tensor,
+        val_images: torch.Tensor | None = None,
+        config: TrainConfig | None = None,
+        device: str | torch.device | None = "auto",
+        *,
+        check_every: int = 1,
+        cuda_graph: bool = False,
+    ):
         self.config = config or TrainConfig()
         check_positive_int("check_every", check_every)
         self.loop = {"check_every": check_every, "cuda_graph": cuda_graph}
@@ -141,8 +153,10 @@ class Trainer:
             raise TypeError(f"method {self.config.method!r} needs {expected}, got {type(model).__name__}")
         self.device = resolve_device(device)
         if cuda_graph is not False and (cuda_graph is not True or self.device.type != "cuda"):
-            raise ValueError(f"cuda_graph must be True or False, and True only with a CUDA device, got "
-                             f"cuda_graph={cuda_graph!r} with device {str(self.device)!r}")
+            raise ValueError(
+                f"cuda_graph must be True or False, and True only with a CUDA device, got "
+                f"cuda_graph={cuda_graph!r} with device {str(self.device)!r}"
+            )
         self.model = model.to(self.device)
         self.train_images = check_tensor("train_images", train_images).to(self.device)
         self.val_images = check_tensor("val_images", val_images).to(self.device) if val_images is not None else None
@@ -150,8 +164,9 @@ class Trainer:
         check_targets(self.loss_fn, self.train_images, "train_images")
         if self.val_images is not None:
             check_targets(self.loss_fn, self.val_images, "val_images")
-        self.optimizer = torch.optim.RMSprop(self.model.parameters(), lr=self.config.lr, alpha=self.config.rms_alpha,
-                                             eps=self.config.eps)
+        self.optimizer = torch.optim.RMSprop(
+            self.model.parameters(), lr=self.config.lr, alpha=self.config.rms_alpha, eps=self.config.eps
+        )
         self.images_seen = 0
         self.train_time = 0.0
         self.history = History()
@@ -166,8 +181,15 @@ class Trainer:
         """GFE latents of ``images`` with ``settings`` (default: the training settings); z0 drawn from ``seed``."""
         settings = settings or self.config.encoding
         generator = torch.Generator().manual_seed(seed)
-        return encode(self.decoder, images, z0=settings.z0, loss=self.config.loss, record=record,
-                      generator=generator, **settings.kwargs(**self.loop))
+        return encode(
+            self.decoder,
+            images,
+            z0=settings.z0,
+            loss=self.config.loss,
+            record=record,
+            generator=generator,
+            **settings.kwargs(**self.loop),
+        )
 
     def train_step(self) -> tuple[float, float]:
         """Train on the next batch of the stream; returns (batch loss, mean encoder NFE per sample).
@@ -212,16 +234,20 @@ class Trainer:
         if not math.isfinite(loss):
             reason = f"the training loss is {loss}"
         elif first > 0 and loss > DIVERGED_LOSS_RATIO * first:
-            reason = (f"the training loss rose to {loss:.4g}, over {DIVERGED_LOSS_RATIO:g} times its first value "
-                      f"{first:.4g}")
+            reason = (
+                f"the training loss rose to {loss:.4g}, over {DIVERGED_LOSS_RATIO:g} times its first value {first:.4g}"
+            )
         elif watch["failed_batches"] >= DIVERGED_BATCHES:
             values, counts = (v.tolist() for v in status.unique(return_counts=True))
             counts = ", ".join(f"{Status(v).name.lower()} {n}" for v, n in zip(values, counts))
-            reason = (f"the encoder failed for every sample of {DIVERGED_BATCHES} batches in a row "
-                      f"(last batch: {counts})")
+            reason = (
+                f"the encoder failed for every sample of {DIVERGED_BATCHES} batches in a row (last batch: {counts})"
+            )
         if reason is not None:
-            raise TrainingDiverged(f"{self.config.method} training diverged at {self.images_seen} images: {reason}; "
-                                   f"lower the learning rate (lr={self.config.lr:g})")
+            raise TrainingDiverged(
+                f"{self.config.method} training diverged at {self.images_seen} images: {reason}; "
+                f"lower the learning rate (lr={self.config.lr:g})"
+            )
 
     def evaluate(self, images: torch.Tensor | None = None) -> float:
         """Mean per-sample loss of reconstructions of ``images`` (default: the validation images).
@@ -265,9 +291,15 @@ class Trainer:
         h.wall_time.append(self.train_time)
         self._since_checkpoint = []
 
-    def run(self, images: int, checkpoints: Sequence[int] = (), progress: bool = True,
-            on_checkpoint: Callable[["Trainer"], None] | None = None,
-            on_step: Callable[["Trainer", bool], None] | None = None, desc: str | None = None) -> History:
+    def run(
+        self,
+        images: int,
+        checkpoints: Sequence[int] = (),
+        progress: bool = True,
+        on_checkpoint: Callable[[Trainer], None] | None = None,
+        on_step: Callable[[Trainer, bool], None] | None = None,
+        desc: str | None = None,
+    ) -> History:
         """Train until ``images`` images have been seen, checkpointing after each step that passes
         one or more of ``checkpoints``.
 
@@ -281,9 +313,14 @@ class Trainer:
         from tqdm.auto import tqdm
 
         # tqdm's own ETA would extrapolate images/s across the evaluations; ours adds them up (see _time_left)
-        bar = tqdm(total=images, initial=min(self.images_seen, images), unit="img", disable=not progress,
-                   desc=desc or self.config.method,
-                   bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} img [{elapsed}{postfix}]")
+        bar = tqdm(
+            total=images,
+            initial=min(self.images_seen, images),
+            unit="img",
+            disable=not progress,
+            desc=desc or self.config.method,
+            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} img [{elapsed}{postfix}]",
+        )
         start, eval_times = (self.images_seen, self.train_time), []
         try:
             while self.images_seen < images:
@@ -296,8 +333,9 @@ class Trainer:
                     self.checkpoint()
                     eval_times.append(time.perf_counter() - began)
                 left = self._time_left(images, start, len(pending), eval_times)
-                bar.set_postfix(loss=f"{loss:.4f}", left="?" if left is None else bar.format_interval(left),
-                                refresh=False)
+                bar.set_postfix(
+                    loss=f"{loss:.4f}", left="?" if left is None else bar.format_interval(left), refresh=False
+                )
                 if checkpointed:
                     if on_checkpoint is not None:
                         on_checkpoint(self)
@@ -307,8 +345,9 @@ class Trainer:
             bar.close()
         return self.history
 
-    def _time_left(self, images: int, start: tuple[int, float], evaluations: int,
-                   eval_times: list[float]) -> float | None:
+    def _time_left(
+        self, images: int, start: tuple[int, float], evaluations: int, eval_times: list[float]
+    ) -> float | None:
         """Seconds to ``images``: the images left at this run's training rate since ``start`` (images
         seen, training time) plus ``evaluations`` checkpoints at their mean evaluation time so far;
         None until both rates are known."""
@@ -322,9 +361,17 @@ class Trainer:
     def state_dict(self) -> dict:
         """Everything a resumed trainer needs, with every tensor on the CPU, so that a state saved on
         a GPU loads on a machine without one."""
-        return _on_cpu({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "images_seen": self.images_seen, "train_time": self.train_time, "history": asdict(self.history),
-                "since_checkpoint": list(self._since_checkpoint), "watch": dict(self._watch)})
+        return _on_cpu(
+            {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "images_seen": self.images_seen,
+                "train_time": self.train_time,
+                "history": asdict(self.history),
+                "since_checkpoint": list(self._since_checkpoint),
+                "watch": dict(self._watch),
+            }
+        )
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])

@@ -78,6 +78,22 @@ def tiny():
     return decoder, images
 
 
+@pytest.fixture
+def quadratic():
+    """MSE of a linear decoder and its latent Hessian's eigenvalues: Hessian (2/P) W^T W for every sample."""
+    weight = torch.tensor([[2.0, 0.0], [0.0, 0.3], [1.0, 0.2]], dtype=torch.float64)
+    decoder = LinearDecoder(weight)
+    x = torch.tensor([[1.0, -1.0, 0.5], [0.2, 0.4, -0.3]], dtype=torch.float64)
+    return decoder, x, torch.linalg.eigvalsh(2 / 3 * weight.T @ weight)
+
+
+@pytest.fixture
+def tiny_lab():
+    """An untrained MLP decoder of a 2-D latent and four random 4x4 images: the solver lab's batch."""
+    torch.manual_seed(0)
+    return MLPDecoder(2, 16, (1, 4, 4)), torch.rand(4, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+
+
 @pytest.fixture(scope="session")
 def mnist_splits():
     """MNIST from ``$GFE_DATA_DIR`` (../shared/data in the tests), never downloaded."""

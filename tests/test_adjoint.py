@@ -37,9 +37,11 @@ def unrolled_loss(flow: GradientFlow, x: torch.Tensor, z0: torch.Tensor, result)
     z = z0.clone()
     with torch.enable_grad():
         for k in range(len(steps)):
-            coefficient = torch.where(steps.active[k] & steps.accepted[k],
-                                      steps.dt[k] * flow.alpha_at(torch.nan_to_num(steps.t[k])),
-                                      torch.zeros_like(steps.dt[k]))
+            coefficient = torch.where(
+                steps.active[k] & steps.accepted[k],
+                steps.dt[k] * flow.alpha_at(torch.nan_to_num(steps.t[k])),
+                torch.zeros_like(steps.dt[k]),
+            )
             if not (coefficient != 0).any():
                 continue
             if not z.requires_grad:
@@ -55,15 +57,17 @@ def _relative(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
     return float(num / den)
 
 
-@pytest.mark.parametrize("acceptance, schedule", [("per_sample", "constant"), ("batch", "constant"),
-                                                  ("per_sample", "exponential")])
+@pytest.mark.parametrize(
+    "acceptance, schedule", [("per_sample", "constant"), ("batch", "constant"), ("per_sample", "exponential")]
+)
 def test_full_adjoint_matches_backprop_through_the_unrolled_solver(acceptance, schedule):
     decoder = small_decoder()
     x, z0 = small_data()
     tau = 30.0
     # dt0 = 3 is too large at first, so the solve has rejected attempts as well as accepted ones
-    result = encode(decoder, x, loss="mse", z0=z0, tau=tau, record=True, acceptance=acceptance,
-                    alpha_schedule=schedule, dt0=3.0)
+    result = encode(
+        decoder, x, loss="mse", z0=z0, tau=tau, record=True, acceptance=acceptance, alpha_schedule=schedule, dt0=3.0
+    )
     assert result.stats.rejected.sum() > 0 and result.stats.accepted.min() > 5
     flow = GradientFlow(decoder, loss="mse", alpha_schedule=schedule, tau=tau)
     loss, grads = full_adjoint_gradient(flow, x, result)
@@ -147,8 +151,9 @@ def test_full_adjoint_needs_a_recorded_first_order_solve(linear_problem):
     with pytest.raises(ValueError, match="record=True"):
         full_adjoint_gradient(flow, x, encode(decoder, x, loss="mse", tau=1.0))
     with pytest.raises(ValueError, match="order"):
-        full_adjoint_gradient(GradientFlow(decoder, loss="mse", order=2), x,
-                              encode(decoder, x, loss="mse", tau=1.0, order=2, record=True))
+        full_adjoint_gradient(
+            GradientFlow(decoder, loss="mse", order=2), x, encode(decoder, x, loss="mse", tau=1.0, order=2, record=True)
+        )
 
 
 @pytest.mark.parametrize("solver, options", [("dopri5", {}), ("rk4", {"dt": 0.5}), ("euler", {"dt": 0.5})])

@@ -1,4 +1,7 @@
-"""The AMD solver's rules (arXiv 2412.00864; `gfe_viz.amd` states them), checked attempt by attempt on recorded solves."""
+"""The AMD solver's rules (arXiv 2412.00864; `gfe_viz.amd` states them).
+
+Checked attempt by attempt on recorded solves.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
 
 def replay_first_order(flow: GradientFlow, x: torch.Tensor, result):
     """Recompute every attempt of a recorded first-order AMD solve from its trajectory.
@@ -123,11 +127,30 @@ class CountingDecoder(nn.Module):
 
 # --- options ---------------------------------------------------------------------------------
 
+
 def test_defaults_and_mnist_preset_match_the_reference():
-    assert AMDOptions() == AMDOptions(dt0=1.0, dt_max=10.0, shrink=0.75, grow=1.1, sigma=1e-5, max_shrinks=50,
-                                      conv_tol=1e-9, conv_after=0.1, fail_jump=100.0)
-    assert AMD_MNIST == AMDOptions(dt0=1.0, dt_max=10.0, shrink=0.5, grow=1.1, sigma=1e-5, max_shrinks=20,
-                                   conv_tol=1e-5, conv_after=0.02, fail_jump=10.0)
+    assert AMDOptions() == AMDOptions(
+        dt0=1.0,
+        dt_max=10.0,
+        shrink=0.75,
+        grow=1.1,
+        sigma=1e-5,
+        max_shrinks=50,
+        conv_tol=1e-9,
+        conv_after=0.1,
+        fail_jump=100.0,
+    )
+    assert AMD_MNIST == AMDOptions(
+        dt0=1.0,
+        dt_max=10.0,
+        shrink=0.5,
+        grow=1.1,
+        sigma=1e-5,
+        max_shrinks=20,
+        conv_tol=1e-5,
+        conv_after=0.02,
+        fail_jump=10.0,
+    )
     assert AMD_MNIST.dt_floor == 0.5**20
     assert AMDOptions().replace(dt0=0.5).dt0 == 0.5
     with pytest.raises(TypeError, match="bogus"):
@@ -146,6 +169,7 @@ def test_encode_uses_preset_and_keyword_overrides(linear_problem):
 
 # --- the convergence test ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_mean_gradient_weights_give_numpy_gradient_mean(dtype):
     rows = torch.randn(50, 5, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
@@ -160,17 +184,25 @@ def test_mean_gradient_weights_give_numpy_gradient_mean(dtype):
 
 # --- sufficient decrease, attempt by attempt -------------------------------------------------
 
-@pytest.mark.parametrize("acceptance, schedule, sigma", [
-    ("per_sample", "constant", 1e-5), ("batch", "constant", 1e-5),
-    ("per_sample", "exponential", 1e-5), ("batch", "exponential", 1e-5),
-    # sigma * dt_max = 0.4: the right-hand side decides many attempts, and the gradient at the
-    # candidate (not at the start, as in the textbook Armijo rule) must be the one used
-    ("per_sample", "constant", 0.04), ("batch", "constant", 0.04), ("per_sample", "exponential", 0.04)])
+
+@pytest.mark.parametrize(
+    "acceptance, schedule, sigma",
+    [
+        ("per_sample", "constant", 1e-5),
+        ("batch", "constant", 1e-5),
+        ("per_sample", "exponential", 1e-5),
+        ("batch", "exponential", 1e-5),
+        # sigma * dt_max = 0.4: the right-hand side decides many attempts, and the gradient at the
+        # candidate (not at the start, as in the textbook Armijo rule) must be the one used
+        ("per_sample", "constant", 0.04),
+        ("batch", "constant", 0.04),
+        ("per_sample", "exponential", 0.04),
+    ],
+)
 def test_accepted_steps_satisfy_sufficient_decrease_and_rejected_do_not(curved_mlp, acceptance, schedule, sigma):
     decoder, x, z0 = curved_mlp
     tau, opts = 20.0, AMDOptions(sigma=sigma)
-    result = encode(decoder, x, z0=z0, tau=tau, acceptance=acceptance, alpha_schedule=schedule, amd=opts,
-                    record=True)
+    result = encode(decoder, x, z0=z0, tau=tau, acceptance=acceptance, alpha_schedule=schedule, amd=opts, record=True)
     flow = GradientFlow(decoder, loss="bce", alpha_schedule=schedule, tau=tau)
     steps = result.steps
     active = steps.active
@@ -233,6 +265,7 @@ def test_second_order_accepted_steps_decrease_the_position_loss(curved_mlp, acce
 
 # --- dt floor, forced steps and the time jump ----------------------------------------------------
 
+
 @pytest.mark.parametrize("acceptance", ["per_sample", "batch"])
 def test_failure_forces_a_floor_step_and_jumps_time(linear_problem, acceptance):
     # sigma * dt_max = 10 > 1: no step can pass the test, so every cycle shrinks dt below the floor
@@ -292,6 +325,7 @@ def test_convergence_test_waits_until_conv_after_tau(linear_problem, acceptance)
 
 
 # --- batch versus per-sample acceptance ------------------------------------------------------------
+
 
 def test_batch_mode_one_failing_sample_rejects_the_step_for_all():
     decoder, x = easy_and_stiff()

@@ -20,10 +20,11 @@ from gfe_viz.flows import GradientFlow
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-
 def longer_than(reference) -> int:
     """A chunk longer than the whole solve of ``reference``: the host checks only after its end."""
     return int(reference.stats.nfe.max()) + 4
+
+
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
@@ -106,8 +107,11 @@ def test_chunked_loop_gives_the_per_attempt_results_exactly(row_exact_problem, a
     assert (reference.stats.rejected > 0).any() and (reference.stats.accepted > 0).all()
     if acceptance == "per_sample" and settings != "attempt-limit":
         assert len(set(nfe.tolist())) >= 3, "samples must finish at different attempts, inside chunks"
-    expected_status = {"default": None, "mnist-underflow-stop": Status.STEP_UNDERFLOW,
-                       "attempt-limit": Status.STEP_LIMIT}[settings]
+    expected_status = {
+        "default": None,
+        "mnist-underflow-stop": Status.STEP_UNDERFLOW,
+        "attempt-limit": Status.STEP_LIMIT,
+    }[settings]
     if expected_status is not None:
         assert (status == int(expected_status)).any(), "the setting's stopping rule must be exercised"
     for check_every in (1, 3, longer_than(reference)):
@@ -205,18 +209,28 @@ def test_progress_is_reported_at_the_checks(row_exact_problem):
     encode(decoder, x, loss=mean_square, z0=z0, **SETTINGS["default"], check_every=5, progress=seen.append)
     assert seen == sorted(seen) and len(set(seen)) == len(seen) and seen[-1] == x.shape[0]
     every, reference = [], encode(decoder, x, loss=mean_square, z0=z0, **SETTINGS["default"])
-    encode(decoder, x, loss=mean_square, z0=z0, **SETTINGS["default"], check_every=longer_than(reference),
-           progress=every.append)
+    encode(
+        decoder,
+        x,
+        loss=mean_square,
+        z0=z0,
+        **SETTINGS["default"],
+        check_every=longer_than(reference),
+        progress=every.append,
+    )
     assert every == [x.shape[0]], "one check, after the only chunk"
 
 
-@pytest.mark.parametrize("kwargs, needles", [
-    (dict(check_every=0), ["check_every", "positive integer", "0"]),
-    (dict(check_every=2.5), ["check_every", "2.5"]),
-    (dict(check_every=True), ["check_every", "True"]),
-    (dict(cuda_graph="yes"), ["cuda_graph", "'yes'", "True or False"]),
-    (dict(solver="rk4", check_every=4), ["check_every", "solver='amd' only", "'rk4'"]),
-])
+@pytest.mark.parametrize(
+    "kwargs, needles",
+    [
+        (dict(check_every=0), ["check_every", "positive integer", "0"]),
+        (dict(check_every=2.5), ["check_every", "2.5"]),
+        (dict(check_every=True), ["check_every", "True"]),
+        (dict(cuda_graph="yes"), ["cuda_graph", "'yes'", "True or False"]),
+        (dict(solver="rk4", check_every=4), ["check_every", "solver='amd' only", "'rk4'"]),
+    ],
+)
 def test_bad_chunk_settings_name_the_parameter(row_exact_problem, kwargs, needles):
     decoder, x, _ = row_exact_problem
     with pytest.raises(ValueError) as info:
@@ -234,6 +248,7 @@ def test_cuda_graph_on_the_cpu_is_refused(row_exact_problem):
 
 # --- CUDA graphs (run on a machine with CUDA) -----------------------------------------------------
 
+
 @needs_cuda
 @pytest.mark.parametrize("order", [1, 2])
 @pytest.mark.parametrize("acceptance", ["per_sample", "batch"])
@@ -244,8 +259,9 @@ def test_cuda_graph_gives_the_per_attempt_results_exactly(row_exact_problem, acc
         kw = dict(loss=mean_square, z0=z0, order=order, acceptance=acceptance, **settings)
         reference = encode(decoder, x, **kw)
         for check_every in (1, 3, longer_than(reference)):
-            assert_same_solve(encode(decoder, x, check_every=check_every, cuda_graph=True, **kw), reference,
-                              recorded=False)
+            assert_same_solve(
+                encode(decoder, x, check_every=check_every, cuda_graph=True, **kw), reference, recorded=False
+            )
             assert_same_solve(encode(decoder, x, check_every=check_every, **kw), reference, recorded=False)
     with pytest.raises(ValueError, match="record=True"):
         encode(decoder, x, loss=mean_square, z0=z0, tau=1.0, record=True, cuda_graph=True)

@@ -46,7 +46,7 @@ def test_every_sample_follows_the_plain_one_sample_loop(stiff_and_flat, name, or
     result = encode(decoder, x, solver=AMD(options), loss=weighted_square, z0=z0, tau=tau, order=order)
     stats = result.stats
     for i in range(x.shape[0]):
-        plain = amd_one_sample(result.flow, x[i:i + 1], z0[i:i + 1], tau, options)
+        plain = amd_one_sample(result.flow, x[i : i + 1], z0[i : i + 1], tau, options)
         torch.testing.assert_close(result.z[i], plain.z, rtol=0, atol=1e-6, msg=f"sample {i}")
         counts = (int(stats.accepted[i]), int(stats.rejected[i]), int(stats.forced[i]))
         assert counts == (plain.accepted, plain.rejected, plain.forced), f"sample {i}: accepted, rejected, forced"

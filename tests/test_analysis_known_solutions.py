@@ -15,6 +15,7 @@ def test_quadratic_decoder_gives_half_lambda_z_squared():
     loss = GradientFlow(decoder, loss="mse").loss(z, torch.zeros(1, 1, dtype=torch.float64)).detach()
     assert float(loss) == pytest.approx(0.3 * 4 / 2)
 
+
 def test_closed_forms_solve_their_odes():
     lam, h = 0.5, 1e-3
     t = np.linspace(0.5, 20.0, 50)
@@ -31,23 +32,35 @@ def test_closed_forms_solve_their_odes():
     with pytest.raises(ValueError, match="lam must be a finite number > 0, got -1"):
         quadratic_solution(-1, t, 1)
 
+
 def test_library_second_order_flow_follows_the_bessel_solution():
     lam = 0.04
     decoder = quadratic_decoder(lam)
     start = torch.ones(1, 1, dtype=torch.float64)
-    runs = compare_orders(decoder, torch.zeros(1, 1, dtype=torch.float64), tau=60.0, solver="dopri5", loss="mse",
-                          z0=start, rtol=1e-9, atol=1e-11, n_save=31)
+    runs = compare_orders(
+        decoder,
+        torch.zeros(1, 1, dtype=torch.float64),
+        tau=60.0,
+        solver="dopri5",
+        loss="mse",
+        z0=start,
+        rtol=1e-9,
+        atol=1e-11,
+        n_save=31,
+    )
     for order, run in zip((1, 2), runs):
         t, z = run.result.trajectory.sample(0)
         assert np.allclose(z[:, 0].numpy(), quadratic_solution(lam, t.numpy(), order), atol=1e-5)
+
 
 def test_damping_factor_is_what_the_second_order_step_keeps_of_the_velocity():
     flow = GradientFlow(quadratic_decoder(1.0), loss="mse", order=2)
     t, dt = torch.tensor([0.0, 2.0, 50.0], dtype=torch.float64), torch.tensor([1.0, 1.0, 5.0], dtype=torch.float64)
     state = torch.tensor([[0.0, 1.0]] * 3, dtype=torch.float64)
     stepped = flow.euler_step(t, dt, state, torch.zeros(3, 1, dtype=torch.float64))
-    assert np.allclose(stepped[:, 1].numpy(), [damping_factor(0.0, 1.0), damping_factor(2.0, 1.0),
-                                               damping_factor(50.0, 5.0)])
+    assert np.allclose(
+        stepped[:, 1].numpy(), [damping_factor(0.0, 1.0), damping_factor(2.0, 1.0), damping_factor(50.0, 5.0)]
+    )
     assert damping_factor(0.0, 1.0) < 1e-12 and damping_factor(2.0, 1.0) == pytest.approx((2 / 3) ** 3, rel=1e-5)
     with pytest.raises(ValueError, match="dt must be a finite number > 0, got 0"):
         damping_factor(1.0, 0)

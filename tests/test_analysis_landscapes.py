@@ -5,8 +5,16 @@ import pytest
 import torch
 
 from gfe_viz import AMD, AMD_MNIST, Euler, encode
-from gfe_viz.analysis.landscapes import (covering_limits, decoded_images, encoded_limits, flow_path, latent_limits,
-                                         loss_landscape, path_losses, sample_path)
+from gfe_viz.analysis.landscapes import (
+    covering_limits,
+    decoded_images,
+    encoded_limits,
+    flow_path,
+    latent_limits,
+    loss_landscape,
+    path_losses,
+    sample_path,
+)
 from gfe_viz.models import MLPDecoder
 
 
@@ -23,6 +31,7 @@ def test_landscape_is_the_loss_on_the_grid(linear):
     spacing = land.z1[1] - land.z1[0]
     assert np.abs(land.argmin() - exact).max() <= spacing / 2 + 1e-12
 
+
 def test_landscape_rejects_bad_input(linear, tiny):
     decoder, x = linear
     with pytest.raises(ValueError, match=r"x must hold one target, shape \(1, ...\), got \(2, 3\)"):
@@ -34,6 +43,7 @@ def test_landscape_rejects_bad_input(linear, tiny):
     with pytest.raises(ValueError, match="2-D latent .* latent_dim=3"):
         loss_landscape(MLPDecoder(3, 16), torch.rand(1, 16), (-1, 1, -1, 1))
 
+
 def test_latent_limits_is_a_padded_square_around_the_points():
     points = np.array([[0.0, 0.0], [2.0, 1.0], [1.0, -1.0]])
     z1_min, z1_max, z2_min, z2_max = latent_limits(points, margin=0.5)
@@ -41,6 +51,7 @@ def test_latent_limits_is_a_padded_square_around_the_points():
     assert (z1_min + z1_max) / 2 == pytest.approx(1.0) and (z2_min + z2_max) / 2 == pytest.approx(0.0)
     with pytest.raises(ValueError, match=r"points must have shape \(N, 2\)"):
         latent_limits(np.zeros((3, 3)))
+
 
 def test_sample_path_runs_from_z0_to_the_result(tiny):
     decoder, images = tiny
@@ -53,6 +64,7 @@ def test_sample_path_runs_from_z0_to_the_result(tiny):
         sample_path(encode(decoder, images, tau=5.0))
     with pytest.raises(ValueError, match=r"sample must be in \[0, 3\), got 3"):
         sample_path(result, 3)
+
 
 def test_decoded_images_are_sigmoid_of_the_logits_for_bce(tiny):
     decoder, _ = tiny
@@ -86,8 +98,7 @@ def test_encoded_limits_hold_the_origin_and_every_z_star(tiny):
 def test_flow_path_is_the_recorded_encode_of_one_target_from_z0(tiny):
     decoder, images = tiny
     run = flow_path(decoder, images[1:2], Euler(dt=2.0), (0.3, -0.2), tau=20.0)
-    result = encode(decoder, images[1:2], solver=Euler(dt=2.0), z0=torch.tensor([[0.3, -0.2]]), tau=20.0,
-                    record=True)
+    result = encode(decoder, images[1:2], solver=Euler(dt=2.0), z0=torch.tensor([[0.3, -0.2]]), tau=20.0, record=True)
     t, path = sample_path(result)
     assert np.allclose(run.t, t) and np.allclose(run.path, path, atol=1e-6)
     assert np.allclose(run.loss, path_losses(decoder, images[1:2], run.path), atol=1e-6)

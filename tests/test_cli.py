@@ -27,8 +27,24 @@ def test_tiny_run_records_the_command_and_prints_the_summary(tmp_path, capsys):
     out = tmp_path / "run"
     threads = torch.get_num_threads()
     try:
-        assert main(["data-efficiency", "--out", str(out), "--dataset", "mnist", "--methods", "ae", "gfe",
-                     "--threads", "1", *TINY]) == 0
+        assert (
+            main(
+                [
+                    "data-efficiency",
+                    "--out",
+                    str(out),
+                    "--dataset",
+                    "mnist",
+                    "--methods",
+                    "ae",
+                    "gfe",
+                    "--threads",
+                    "1",
+                    *TINY,
+                ]
+            )
+            == 0
+        )
     finally:
         torch.set_num_threads(threads)
     printed = capsys.readouterr().out
@@ -45,22 +61,27 @@ def test_tiny_run_records_the_command_and_prints_the_summary(tmp_path, capsys):
     assert (out / "run.json").read_text() == before
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--dataset", "cifar"], "argument --dataset: invalid choice: 'cifar'"),
-    (["--methods", "vae"], "argument --methods: invalid choice: 'vae'"),
-    (["--images", "0"], "argument --images: must be a positive integer, got '0'"),
-    (["--images", "-5"], "argument --images: must be a positive integer, got '-5'"),
-    (["--tau", "-1"], "argument --tau: must be a finite number > 0, got '-1'"),
-    (["--seeds", "x"], "argument --seeds: must be an integer >= 0, got 'x'"),
-    (["--methods", "gfe_full", "--order", "2"], "method 'gfe_full' needs encoding.order=1, got 2"),
-    (["--images", "3", "--batch-size", "5"], "images must be >= batch_size=5, got 3"),
-    (["--val-images", "20000"], "val_images must be <= 10000 (the mnist test images), got 20000"),
-    (["--seeds", "0", "99999999999999999999"],
-     "seeds must be a non-empty list of distinct integers in [0, 4294967295], got (0, 99999999999999999999)"),
-    (["--device", "mps"], "MPS (Apple GPUs) is not available"),
-    (["--device", "tpu"], "device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got 'tpu'"),
-    (["--stop-at", "2"], "stop_at must be at least the first checkpoint, 5 images, got 2"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--dataset", "cifar"], "argument --dataset: invalid choice: 'cifar'"),
+        (["--methods", "vae"], "argument --methods: invalid choice: 'vae'"),
+        (["--images", "0"], "argument --images: must be a positive integer, got '0'"),
+        (["--images", "-5"], "argument --images: must be a positive integer, got '-5'"),
+        (["--tau", "-1"], "argument --tau: must be a finite number > 0, got '-1'"),
+        (["--seeds", "x"], "argument --seeds: must be an integer >= 0, got 'x'"),
+        (["--methods", "gfe_full", "--order", "2"], "method 'gfe_full' needs encoding.order=1, got 2"),
+        (["--images", "3", "--batch-size", "5"], "images must be >= batch_size=5, got 3"),
+        (["--val-images", "20000"], "val_images must be <= 10000 (the mnist test images), got 20000"),
+        (
+            ["--seeds", "0", "99999999999999999999"],
+            "seeds must be a non-empty list of distinct integers in [0, 4294967295], got (0, 99999999999999999999)",
+        ),
+        (["--device", "mps"], "MPS (Apple GPUs) is not available"),
+        (["--device", "tpu"], "device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got 'tpu'"),
+        (["--stop-at", "2"], "stop_at must be at least the first checkpoint, 5 images, got 2"),
+    ],
+)
 def test_bad_input_exits_with_a_clear_error_and_writes_nothing(tmp_path, capsys, argv, message):
     out = tmp_path / "run"
     err = _fails(["--out", str(out), *argv], capsys)
@@ -146,8 +167,12 @@ def test_unavailable_device_is_refused(tmp_path, capsys):
 
 
 def test_python_dash_m_runs_the_same_command_line(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "gfe_viz", "data-efficiency", "--out", str(tmp_path / "run"),
-                           "--images", "0"], capture_output=True, text=True, env=os.environ)
+    done = subprocess.run(
+        [sys.executable, "-m", "gfe_viz", "data-efficiency", "--out", str(tmp_path / "run"), "--images", "0"],
+        capture_output=True,
+        text=True,
+        env=os.environ,
+    )
     assert done.returncode == 2 and "must be a positive integer, got '0'" in done.stderr
     assert done.stderr.startswith("usage: gfe-viz data-efficiency")
 
@@ -156,8 +181,13 @@ def test_lessons_open_jupyterlab_with_allow_root_only_as_root(tmp_path, monkeypa
     from gfe_viz import cli
 
     assert "--allow-root" in cli.jupyterlab_argv("a.ipynb", [], as_root=True)
-    assert cli.jupyterlab_argv("a.ipynb", ["--port", "9999"], as_root=False)[1:] == ["-m", "jupyterlab", "a.ipynb",
-                                                                                     "--port", "9999"]
+    assert cli.jupyterlab_argv("a.ipynb", ["--port", "9999"], as_root=False)[1:] == [
+        "-m",
+        "jupyterlab",
+        "a.ipynb",
+        "--port",
+        "9999",
+    ]
     notebook = tmp_path / "lesson.ipynb"
     notebook.write_text("{}")
     started = []
@@ -174,8 +204,10 @@ def test_lessons_outside_the_repository_say_where_to_run_them(tmp_path, monkeypa
     with pytest.raises(SystemExit) as exc:
         cli.main(["lessons"])
     assert exc.value.code == 2
-    assert "notebooks/00_start_here.ipynb' not found: run gfe-viz lessons from the repository root" in \
-        capsys.readouterr().err
+    assert (
+        "notebooks/00_start_here.ipynb' not found: run gfe-viz lessons from the repository root"
+        in capsys.readouterr().err
+    )
     with pytest.raises(SystemExit):
         cli.main(["data-efficiency", "--out", str(tmp_path / "run"), "--no-such-option"])
     assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err
@@ -199,12 +231,54 @@ def test_every_setting_has_one_option_with_its_default_and_help():
 def test_a_full_command_line_gives_back_its_settings():
     from gfe_viz.cli import settings_from_args
 
-    wanted = DataEfficiencySettings(datasets=("fashionmnist", "mnist"), images=300, batch_size=6, latent_dim=3,
-                                    methods=("gfe",), seeds=(0, 4), val_images=50, checkpoints=5, tau=123.5,
-                                    amd="default", acceptance="batch", order=2, lr=0.002, encoder="fast")
-    argv = ["--dataset", "fashionmnist", "mnist", "--images", "300", "--batch-size", "6", "--latent-dim", "3",
-            "--methods", "gfe", "--seeds", "0", "4", "--val-images", "50", "--checkpoints", "5", "--tau", "123.5",
-            "--amd", "default", "--acceptance", "batch", "--order", "2", "--lr", "0.002", "--encoder", "fast"]
+    wanted = DataEfficiencySettings(
+        datasets=("fashionmnist", "mnist"),
+        images=300,
+        batch_size=6,
+        latent_dim=3,
+        methods=("gfe",),
+        seeds=(0, 4),
+        val_images=50,
+        checkpoints=5,
+        tau=123.5,
+        amd="default",
+        acceptance="batch",
+        order=2,
+        lr=0.002,
+        encoder="fast",
+    )
+    argv = [
+        "--dataset",
+        "fashionmnist",
+        "mnist",
+        "--images",
+        "300",
+        "--batch-size",
+        "6",
+        "--latent-dim",
+        "3",
+        "--methods",
+        "gfe",
+        "--seeds",
+        "0",
+        "4",
+        "--val-images",
+        "50",
+        "--checkpoints",
+        "5",
+        "--tau",
+        "123.5",
+        "--amd",
+        "default",
+        "--acceptance",
+        "batch",
+        "--order",
+        "2",
+        "--lr",
+        "0.002",
+        "--encoder",
+        "fast",
+    ]
     assert all(getattr(wanted, f.name) != f.default for f in dataclasses.fields(DataEfficiencySettings))
     assert settings_from_args(_data_efficiency_parser().parse_args(["--out", "x", *argv])) == wanted
     assert settings_from_args(_data_efficiency_parser().parse_args(["--out", "x"])) == DataEfficiencySettings()

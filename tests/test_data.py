@@ -77,8 +77,9 @@ def test_train_and_validation_partition_the_training_set(mnist_splits, fashion_s
     raw_images, raw_labels = _raw(name, "train")
     both = torch.cat([splits.train, splits.val])
     both_labels = torch.cat([splits.train_labels, splits.val_labels])
-    assert np.array_equal(_keys(both, both_labels), _keys(raw_images, raw_labels)), \
+    assert np.array_equal(_keys(both, both_labels), _keys(raw_images, raw_labels)), (
         "train + validation must be exactly the 60,000 training images, each used once"
+    )
     test_images, test_labels = _raw(name, "test")
     assert torch.equal(_as_bytes(splits.test), test_images) and torch.equal(splits.test_labels, test_labels)
     # the validation set is a shuffled draw, not the first images of the file
@@ -127,8 +128,9 @@ def test_bad_loader_arguments(tmp_path, kwargs, name):
 def test_stream_is_a_pure_function_of_position():
     n, seed = 37, 5
     whole = stream_indices(0, 200, n, seed)
-    pieces = torch.cat([stream_indices(0, 13, n, seed), stream_indices(13, 50, n, seed),
-                        stream_indices(63, 137, n, seed)])
+    pieces = torch.cat(
+        [stream_indices(0, 13, n, seed), stream_indices(13, 50, n, seed), stream_indices(63, 137, n, seed)]
+    )
     assert torch.equal(whole, pieces), "a resumed stream continues with exactly the same images"
     assert torch.equal(stream_indices(41, 7, n, seed), whole[41:48])
     for epoch in range(200 // n):
@@ -153,6 +155,7 @@ def test_noisy_circle():
 
 # --- missing, undownloadable and damaged data: one error naming the file or folder -------------------------
 
+
 def _copy_of_mnist(tmp_path) -> Path:
     """A data folder whose MNIST files link to the shared ones (so one can be replaced by a damaged copy)."""
     raw = tmp_path / "MNIST" / "raw"
@@ -162,8 +165,10 @@ def _copy_of_mnist(tmp_path) -> Path:
     return raw
 
 
-@pytest.mark.parametrize("damage, message", [("truncated", "bytes where its header promises 7840016 (truncated?)"),
-                                             ("random", "not an idx file")])
+@pytest.mark.parametrize(
+    "damage, message",
+    [("truncated", "bytes where its header promises 7840016 (truncated?)"), ("random", "not an idx file")],
+)
 def test_a_damaged_idx_file_is_named_with_what_to_do(tmp_path, damage, message):
     raw = _copy_of_mnist(tmp_path)
     path = raw / "t10k-images-idx3-ubyte"

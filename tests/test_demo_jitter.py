@@ -56,8 +56,14 @@ def test_a_bad_jitter_setting_is_refused_naming_the_variable(monkeypatch, text):
 
 
 def test_the_cache_keeps_unjittered_weights_and_the_jitter_is_applied_on_load(monkeypatch, tmp_path):
-    settings = dict(latent_dim=2, n_images=32, batch_size=32, n_val=8, cache_dir=tmp_path,
-                    encoding=EncodeSettings(tau=20.0, z0="zeros"))
+    settings = dict(
+        latent_dim=2,
+        n_images=32,
+        batch_size=32,
+        n_val=8,
+        cache_dir=tmp_path,
+        encoding=EncodeSettings(tau=20.0, z0="zeros"),
+    )
     monkeypatch.setenv(WEIGHT_JITTER_ENV, "1e-3")
     trained, _ = train_demo_model(**settings)
     (saved,) = tmp_path.glob("*.pt")

@@ -16,8 +16,10 @@ from gfe_viz.training import EVAL_SEED, EncodeSettings, TrainConfig, Trainer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
-                                                                  reason="needs a CUDA device"))]
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")),
+]
 CONFIG = TrainConfig(batch_size=8, encoding=EncodeSettings(tau=20.0, z0="zeros", amd=AMD_MNIST))
 
 
@@ -62,12 +64,18 @@ def test_trainer_encodes_with_its_loop_settings(tiny_images):
     assert chunked.evaluate() == pytest.approx(plain.evaluate(), rel=1e-5)
 
 
-@pytest.mark.parametrize("kwargs, needles", [
-    (dict(check_every=0), ["check_every", "positive integer", "0"]),
-    (dict(cuda_graph=1), ["cuda_graph", "1"]),
-    pytest.param(dict(cuda_graph=True), ["cuda_graph=True", "'cpu'"],
-                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")),
-])
+@pytest.mark.parametrize(
+    "kwargs, needles",
+    [
+        (dict(check_every=0), ["check_every", "positive integer", "0"]),
+        (dict(cuda_graph=1), ["cuda_graph", "1"]),
+        pytest.param(
+            dict(cuda_graph=True),
+            ["cuda_graph=True", "'cpu'"],
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA"),
+        ),
+    ],
+)
 def test_bad_loop_settings_fail_when_the_trainer_is_made(tiny_images, kwargs, needles):
     train, val = tiny_images
     with pytest.raises(ValueError) as info:
@@ -99,10 +107,15 @@ def test_demo_model_on_a_device_keeps_cpu_weights_in_its_own_cache_file(tmp_path
     assert all(torch.equal(a, b) for a, b in zip(again.parameters(), model.parameters()))
     if device == "cpu":  # the CPU's cache key is the one it always was: no device in it
         config = TrainConfig(method="ae", batch_size=32, seed=0, encoding=DEMO_ENCODING)
-        key = {"method": "ae", "latent_dim": 2, "dataset": "mnist", "n_images": 64, "n_val": 20,
-               "config": asdict(config)}
+        key = {
+            "method": "ae",
+            "latent_dim": 2,
+            "dataset": "mnist",
+            "n_images": 64,
+            "n_val": 20,
+            "config": asdict(config),
+        }
         assert path.name == f"ae-mnist-d2-{json_digest(key)}.pt"
     else:
         train_demo_model(**TINY, cache_dir=cache, device="cpu")
         assert len(list(cache_folder(cache).iterdir())) == 2
-

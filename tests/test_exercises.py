@@ -49,19 +49,19 @@ def euler_without_alpha(decoder, x, z, dt, alpha):
 
 
 def accepts_gradient_at_z0(loss0, loss1, grad0, grad1, dt, options):
-    return loss0 - loss1 >= options.sigma * dt * options.dt_max * (grad0 ** 2).sum(1)
+    return loss0 - loss1 >= options.sigma * dt * options.dt_max * (grad0**2).sum(1)
 
 
 def accepts_loss_rise(loss0, loss1, grad0, grad1, dt, options):
-    return loss1 - loss0 >= -options.sigma * dt * options.dt_max * (grad1 ** 2).sum(1)
+    return loss1 - loss0 >= -options.sigma * dt * options.dt_max * (grad1**2).sum(1)
 
 
 def accepts_without_dt_max(loss0, loss1, grad0, grad1, dt, options):
-    return loss0 - loss1 >= options.sigma * dt * (grad1 ** 2).sum(1)
+    return loss0 - loss1 >= options.sigma * dt * (grad1**2).sum(1)
 
 
 def accepts_strictly(loss0, loss1, grad0, grad1, dt, options):
-    return loss0 - loss1 > options.sigma * dt * options.dt_max * (grad1 ** 2).sum(1)
+    return loss0 - loss1 > options.sigma * dt * options.dt_max * (grad1**2).sum(1)
 
 
 def next_dt_shrink_after_acceptance(dt, accepted, options):
@@ -72,8 +72,9 @@ def next_dt_shrink_after_acceptance(dt, accepted, options):
 
 def next_dt_without_dt0_floor(dt, accepted, options):
     shrunk = dt * options.shrink
-    return torch.where(accepted, (dt * options.grow).clamp(max=options.dt_max), shrunk), \
-        ~accepted & (shrunk < options.dt_floor)
+    return torch.where(accepted, (dt * options.grow).clamp(max=options.dt_max), shrunk), ~accepted & (
+        shrunk < options.dt_floor
+    )
 
 
 def next_dt_forced_one_late(dt, accepted, options):
@@ -83,8 +84,9 @@ def next_dt_forced_one_late(dt, accepted, options):
 
 def next_dt_forced_after_acceptance(dt, accepted, options):
     shrunk = dt * options.shrink
-    return torch.where(accepted, (dt * options.grow).clamp(options.dt0, options.dt_max), shrunk), \
-        shrunk < options.dt_floor
+    return torch.where(
+        accepted, (dt * options.grow).clamp(options.dt0, options.dt_max), shrunk
+    ), shrunk < options.dt_floor
 
 
 def converged_window_of_6(losses, conv_tol):
@@ -152,26 +154,44 @@ def threshold_counts_untruncated(points, beta, target, step):
 
 
 WRONG = {
-    "euler_step": [(euler_uphill, "goes uphill"), (euler_batch_mean, "is 1/4 of the flow's"),
-                   (euler_without_alpha, "leaves out alpha")],
-    "accepts": [(accepts_gradient_at_z0, "uses the gradient at the candidate z1, not at z0"),
-                (accepts_loss_rise, "your step is accepted for sample 0 although its loss rose"),
-                (accepts_without_dt_max, "less than sigma * dt * dt_max"), (accepts_strictly, "the test is >=")],
-    "next_dt": [(next_dt_shrink_after_acceptance, "after an acceptance dt grows to grow * dt"),
-                (next_dt_without_dt0_floor, "after an acceptance dt is at least dt0"),
-                (next_dt_forced_one_late, "forced once a rejection shrinks dt below the floor"),
-                (next_dt_forced_after_acceptance, "an accepted step never forces the next one")],
-    "converged": [(converged_window_of_6, "only at the last 5"), (converged_without_count, "fewer than 5"),
-                  (converged_with_diff, "not the mean of numpy.diff"), (converged_without_abs, "absolute value")],
-    "second_order_step": [(second_order_euler_damping, "integrate the damping exactly"),
-                          (second_order_old_velocity, "your position did not move"),
-                          (second_order_linear_decay, "the damping keeps the factor")],
-    "approximate_adjoint": [(adjoint_not_detached, "includes the path through z*: detach z*"),
-                            (adjoint_summed, "4 times too large")],
+    "euler_step": [
+        (euler_uphill, "goes uphill"),
+        (euler_batch_mean, "is 1/4 of the flow's"),
+        (euler_without_alpha, "leaves out alpha"),
+    ],
+    "accepts": [
+        (accepts_gradient_at_z0, "uses the gradient at the candidate z1, not at z0"),
+        (accepts_loss_rise, "your step is accepted for sample 0 although its loss rose"),
+        (accepts_without_dt_max, "less than sigma * dt * dt_max"),
+        (accepts_strictly, "the test is >="),
+    ],
+    "next_dt": [
+        (next_dt_shrink_after_acceptance, "after an acceptance dt grows to grow * dt"),
+        (next_dt_without_dt0_floor, "after an acceptance dt is at least dt0"),
+        (next_dt_forced_one_late, "forced once a rejection shrinks dt below the floor"),
+        (next_dt_forced_after_acceptance, "an accepted step never forces the next one"),
+    ],
+    "converged": [
+        (converged_window_of_6, "only at the last 5"),
+        (converged_without_count, "fewer than 5"),
+        (converged_with_diff, "not the mean of numpy.diff"),
+        (converged_without_abs, "absolute value"),
+    ],
+    "second_order_step": [
+        (second_order_euler_damping, "integrate the damping exactly"),
+        (second_order_old_velocity, "your position did not move"),
+        (second_order_linear_decay, "the damping keeps the factor"),
+    ],
+    "approximate_adjoint": [
+        (adjoint_not_detached, "includes the path through z*: detach z*"),
+        (adjoint_summed, "4 times too large"),
+    ],
     "truncation_map": [(truncation_hidden, "lies in the cone"), (truncation_keeps_bias, "lies in the cone")],
-    "threshold_step": [(threshold_counts_equal, "a point exactly at beta is not truncated"),
-                       (threshold_without_n_over_n, "beta - step * (n / N) * (beta - target)"),
-                       (threshold_counts_untruncated, "with 3 of 8 points below beta")],
+    "threshold_step": [
+        (threshold_counts_equal, "a point exactly at beta is not truncated"),
+        (threshold_without_n_over_n, "beta - step * (n / N) * (beta - target)"),
+        (threshold_counts_untruncated, "with 3 of 8 points below beta"),
+    ],
 }
 
 
@@ -197,8 +217,11 @@ def test_stub_is_not_done_yet(name):
     assert str(verdict).startswith("not done yet:")
 
 
-@pytest.mark.parametrize("name, wrong, phrase", [(n, w, p) for n, answers in WRONG.items() for w, p in answers],
-                         ids=lambda v: getattr(v, "__name__", None))
+@pytest.mark.parametrize(
+    "name, wrong, phrase",
+    [(n, w, p) for n, answers in WRONG.items() for w, p in answers],
+    ids=lambda v: getattr(v, "__name__", None),
+)
 def test_wrong_answer_fails_with_its_message(name, wrong, phrase):
     verdict = check(name, wrong)
     assert not verdict.passed and verdict.done
@@ -297,8 +320,9 @@ def test_every_stub_in_the_notebooks_is_registered_checked_and_revealed():
             found[name] = (notebook, index)
             later = [s for nb, i, k, s in cells if nb == notebook and i > index and k == "code"]
             if isinstance(exercise, CodeExercise):
-                assert source.rstrip() == f"# EXERCISE: {name}\n{exercise.stub}".rstrip(), \
+                assert source.rstrip() == f"# EXERCISE: {name}\n{exercise.stub}".rstrip(), (
                     f"{notebook} cell {index}: the stub differs from the registered exercise's"
+                )
                 call = f'check("{name}", {exercise.function_name})'
             else:
                 assert f'ask("{name}")' in source, f"{notebook} cell {index}: no ask({name!r})"

@@ -12,10 +12,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from gfe_viz.experiments import (DataEfficiencySettings, format_summary, plot_data_efficiency, read_rows,
-                                 run_data_efficiency, summarise)
-from gfe_viz.experiments import data_efficiency
 from gfe_viz.data import load_images
+from gfe_viz.experiments import (
+    DataEfficiencySettings,
+    data_efficiency,
+    format_summary,
+    plot_data_efficiency,
+    read_rows,
+    run_data_efficiency,
+    summarise,
+)
 from gfe_viz.experiments.folder_lock import LOCK_FILE, FolderInUseError
 from gfe_viz.experiments.results_io import FIELDS, DamagedFileError, atomic_write_json, write_rows
 from gfe_viz.training import TrainingDiverged
@@ -58,6 +64,7 @@ def _without_wall_time(rows):
 
 # --- schedule and settings ---------------------------------------------------------------------
 
+
 def test_schedule_is_log_spaced_whole_batches_ending_at_images():
     s = DataEfficiencySettings(images=100_000, batch_size=5, checkpoints=11)
     points = s.schedule()
@@ -72,20 +79,23 @@ def test_schedule_rounds_up_to_whole_batches_and_merges_duplicates():
     assert DataEfficiencySettings(images=12, batch_size=5, checkpoints=1).schedule() == [15]
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"datasets": ("cifar",)}, "dataset must be one of"),
-    ({"methods": ("vae",)}, "method must be one of"),
-    ({"methods": ("gfe", "gfe")}, "must not repeat"),
-    ({"images": 0}, "images must be a positive integer, got 0"),
-    ({"images": 3, "batch_size": 5}, "images must be >= batch_size=5, got 3"),
-    ({"seeds": (-1,)}, "seeds must be"),
-    ({"tau": -1.0}, "tau must be a finite number > 0, got -1.0"),
-    ({"amd": "fast"}, "amd must be one of"),
-    ({"acceptance": "global"}, "acceptance must be one of \\['batch', 'per_sample'\\], got 'global'"),
-    ({"order": 3}, "order must be one of \\[1, 2\\], got 3"),
-    ({"encoder": "faster"}, "encoder must be one of \\['fast', 'paper'\\], got 'faster'"),
-    ({"methods": ("gfe_full",), "order": 2}, "gfe_full"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"datasets": ("cifar",)}, "dataset must be one of"),
+        ({"methods": ("vae",)}, "method must be one of"),
+        ({"methods": ("gfe", "gfe")}, "must not repeat"),
+        ({"images": 0}, "images must be a positive integer, got 0"),
+        ({"images": 3, "batch_size": 5}, "images must be >= batch_size=5, got 3"),
+        ({"seeds": (-1,)}, "seeds must be"),
+        ({"tau": -1.0}, "tau must be a finite number > 0, got -1.0"),
+        ({"amd": "fast"}, "amd must be one of"),
+        ({"acceptance": "global"}, "acceptance must be one of \\['batch', 'per_sample'\\], got 'global'"),
+        ({"order": 3}, "order must be one of \\[1, 2\\], got 3"),
+        ({"encoder": "faster"}, "encoder must be one of \\['fast', 'paper'\\], got 'faster'"),
+        ({"methods": ("gfe_full",), "order": 2}, "gfe_full"),
+    ],
+)
 def test_bad_settings_raise_naming_the_parameter(change, message):
     with pytest.raises(ValueError, match=message):
         DataEfficiencySettings(**change)
@@ -102,14 +112,30 @@ def test_train_configs_share_everything_but_the_method():
 
 # --- summary -----------------------------------------------------------------------------------
 
+
 def _rows(method, seed, losses, images=(10, 100, 1000)):
-    return [{"dataset": "mnist", "method": method, "seed": seed, "images_seen": n, "val_loss": v, "train_loss": v,
-             "wall_time": float(n), "encoder_nfe": 0.0} for n, v in zip(images, losses)]
+    return [
+        {
+            "dataset": "mnist",
+            "method": method,
+            "seed": seed,
+            "images_seen": n,
+            "val_loss": v,
+            "train_loss": v,
+            "wall_time": float(n),
+            "encoder_nfe": 0.0,
+        }
+        for n, v in zip(images, losses)
+    ]
 
 
 def test_summary_counts_images_to_reach_the_ae_final_loss_on_the_seed_mean():
-    rows = (_rows("ae", 0, [0.5, 0.3, 0.2]) + _rows("ae", 1, [0.5, 0.3, 0.2])
-            + _rows("gfe", 0, [0.4, 0.19, 0.1]) + _rows("gfe", 1, [0.4, 0.23, 0.1]))
+    rows = (
+        _rows("ae", 0, [0.5, 0.3, 0.2])
+        + _rows("ae", 1, [0.5, 0.3, 0.2])
+        + _rows("gfe", 0, [0.4, 0.19, 0.1])
+        + _rows("gfe", 1, [0.4, 0.23, 0.1])
+    )
     entry = summarise(rows)["mnist"]
     assert entry["target"] == pytest.approx(0.2) and entry["target_source"] == "ae_final"
     assert entry["methods"]["ae"]["images"] == 1000 and entry["methods"]["ae"]["above_at"] == 100
@@ -185,6 +211,7 @@ def test_figure_has_two_panels_per_dataset_with_shaded_seed_spread():
 
 # --- end to end --------------------------------------------------------------------------------
 
+
 def test_tiny_run_writes_the_documented_files(full_run):
     folder = full_run.folder
     names = {p.name for p in folder.iterdir()}
@@ -225,8 +252,13 @@ def test_every_checkpoint_stores_the_reconstructions_of_the_first_validation_ima
         assert unit["reconstructions"].dtype == torch.uint8
         # the last ones are the final decoder's, as Trainer.reconstruct makes them
         state = torch.load(full_run.folder / "checkpoints" / f"mnist-{method}-seed0.pt", weights_only=True)
-        trainer = data_efficiency._trainer(TINY, data_efficiency.Unit("mnist", method, 0),
-                                           data_efficiency._Images(train=val, val=val), "cpu", state["trainer"])
+        trainer = data_efficiency._trainer(
+            TINY,
+            data_efficiency.Unit("mnist", method, 0),
+            data_efficiency._Images(train=val, val=val),
+            "cpu",
+            state["trainer"],
+        )
         expected = (trainer.reconstruct(val)[0] * 255).round().to(torch.uint8)
         assert (unit["reconstructions"][-1].int() - expected.int()).abs().max() <= 1
         assert not torch.equal(unit["reconstructions"][0], unit["reconstructions"][-1])  # training changed them
@@ -235,9 +267,13 @@ def test_every_checkpoint_stores_the_reconstructions_of_the_first_validation_ima
 def test_methods_start_from_the_same_decoder():
     settings = DataEfficiencySettings(images=5, methods=("gfe", "ae"), val_images=5, checkpoints=1, tau=10.0)
     images = data_efficiency._Images(train=torch.rand(20, 1, 28, 28), val=torch.rand(5, 1, 28, 28))
-    gfe, ae = (data_efficiency._trainer(settings, data_efficiency.Unit("mnist", m, 7), images, "cpu", None)
-               for m in ("gfe", "ae"))
-    assert all(torch.equal(a, b) for a, b in zip(gfe.model.state_dict().values(), ae.model.decoder.state_dict().values()))
+    gfe, ae = (
+        data_efficiency._trainer(settings, data_efficiency.Unit("mnist", m, 7), images, "cpu", None)
+        for m in ("gfe", "ae")
+    )
+    assert all(
+        torch.equal(a, b) for a, b in zip(gfe.model.state_dict().values(), ae.model.decoder.state_dict().values())
+    )
     other = data_efficiency._trainer(settings, data_efficiency.Unit("mnist", "gfe", 8), images, "cpu", None)
     assert not torch.equal(other.model.net[0].weight, gfe.model.net[0].weight)
 
@@ -258,8 +294,14 @@ def test_interrupted_run_resumes_to_the_uninterrupted_results(full_run, tmp_path
     assert json.loads((out / "run.json").read_text())["completed"] is None
 
     saves = []
-    resumed = run_data_efficiency(TINY, out, device="cpu", command="again", progress=False,
-                                  on_save=lambda unit, trainer: saves.append((unit.method, trainer.images_seen)))
+    resumed = run_data_efficiency(
+        TINY,
+        out,
+        device="cpu",
+        command="again",
+        progress=False,
+        on_save=lambda unit, trainer: saves.append((unit.method, trainer.images_seen)),
+    )
     assert saves[0] == ("gfe", TINY.schedule()[2])  # continued from the state saved at 25, not from the start
     rows = read_rows(out / "results.csv")
     assert _without_wall_time(rows) == _without_wall_time(full_run.rows)
@@ -294,8 +336,10 @@ def test_a_run_stopped_at_an_image_count_is_the_first_part_of_the_full_run(full_
     assert run["completed"] is not None and "paused_at" not in run
 
 
-@pytest.mark.parametrize("stop_at, message", [(0, "stop_at must be a positive integer"),
-                                              (4, "stop_at must be at least the first checkpoint, 5 images, got 4")])
+@pytest.mark.parametrize(
+    "stop_at, message",
+    [(0, "stop_at must be a positive integer"), (4, "stop_at must be at least the first checkpoint, 5 images, got 4")],
+)
 def test_a_bad_stop_at_is_refused_before_anything_is_written(tmp_path, stop_at, message):
     with pytest.raises(ValueError, match=message):
         run_data_efficiency(TINY, tmp_path / "run", device="cpu", progress=False, stop_at=stop_at)
@@ -319,6 +363,7 @@ def test_a_non_empty_folder_without_run_json_is_refused(tmp_path):
 
 
 # --- files: no code execution, no silent mix-ups ------------------------------------------------------
+
 
 def _copy(folder, tmp_path):
     import shutil
@@ -372,8 +417,11 @@ def test_a_state_of_other_settings_is_refused(full_run, tmp_path):
     state = torch.load(path, weights_only=True)
     state["settings_digest"] = "0123456789abcdef"
     torch.save(state, path)
-    with pytest.raises(DamagedFileError, match="settings digest 0123456789abcdef, not of mnist-gfe-seed0 with this "
-                                               f"folder's settings \\(digest {TINY.digest()}\\)"):
+    with pytest.raises(
+        DamagedFileError,
+        match="settings digest 0123456789abcdef, not of mnist-gfe-seed0 with this "
+        f"folder's settings \\(digest {TINY.digest()}\\)",
+    ):
         run_data_efficiency(TINY, folder, device="cpu", progress=False)
 
 
@@ -460,8 +508,9 @@ def test_two_commands_into_one_new_folder_one_is_refused_naming_the_holder(tmp_p
     def command(lr):
         settings = DataEfficiencySettings(**{**vars(QUICK), "lr": lr})
         try:  # the lock holder waits in its first save until the other command was refused
-            outcomes[lr] = run_data_efficiency(settings, out, device="cpu", progress=False, threads=1,
-                                               on_save=lambda unit, trainer: refused.wait(120))
+            outcomes[lr] = run_data_efficiency(
+                settings, out, device="cpu", progress=False, threads=1, on_save=lambda unit, trainer: refused.wait(120)
+            )
         except Exception as exc:
             outcomes[lr] = exc
             refused.set()
@@ -487,8 +536,11 @@ def test_a_stale_lock_left_by_a_killed_run_is_taken_over(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     (out / LOCK_FILE).write_text(json.dumps({"pid": 999999, "host": "gone", "command": "killed", "started": "then"}))
-    with pytest.warns(UserWarning, match="took over the lock .* left by a run that ended without releasing it "
-                                         r"\(pid 999999 on gone"):
+    with pytest.warns(
+        UserWarning,
+        match="took over the lock .* left by a run that ended without releasing it "
+        r"\(pid 999999 on gone",
+    ):
         result = run_data_efficiency(QUICK, out, device="cpu", progress=False, threads=1)
     assert result.summary and not (out / LOCK_FILE).exists()
 
@@ -502,9 +554,13 @@ def test_a_resume_with_other_threads_is_refused(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_data_efficiency(QUICK, out, device="cpu", progress=False, threads=1, on_save=stop)
     before = _snapshot(out)
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
             f"out folder {out} was trained with --device cpu --threads 1, this command has --device cpu --threads 2: "
-            "resuming would mix two numerical regimes")):
+            "resuming would mix two numerical regimes"
+        ),
+    ):
         run_data_efficiency(QUICK, out, device="cpu", progress=False, threads=2)
     assert _snapshot(out) == before
     assert run_data_efficiency(QUICK, out, device="cpu", progress=False, threads=1).rows
@@ -532,6 +588,7 @@ def test_validation_and_checkpoints_are_sized_to_the_run():
 
 
 # --- a diverging unit stops, the others go on ----------------------------------------------------
+
 
 def test_a_diverging_unit_stops_and_the_others_go_on(tmp_path, monkeypatch):
     out = tmp_path / "run"
@@ -561,8 +618,20 @@ def test_compare_curves_pairs_seeds_and_uses_the_seed_spread():
     from gfe_viz.experiments.summary import compare_curves
 
     def rows(method, losses):  # losses[seed] = [loss at 10 images, loss at 20 images]
-        return [{"dataset": "mnist", "method": method, "seed": s, "images_seen": n, "val_loss": v, "train_loss": 0.0,
-                 "wall_time": 1.0, "encoder_nfe": 1.0} for s, seq in losses.items() for n, v in zip((10, 20), seq)]
+        return [
+            {
+                "dataset": "mnist",
+                "method": method,
+                "seed": s,
+                "images_seen": n,
+                "val_loss": v,
+                "train_loss": 0.0,
+                "wall_time": 1.0,
+                "encoder_nfe": 1.0,
+            }
+            for s, seq in losses.items()
+            for n, v in zip((10, 20), seq)
+        ]
 
     ref = rows("gfe", {0: [0.50, 0.30], 1: [0.52, 0.32], 2: [0.54, 0.34]})
     cand = rows("gfe_fast", {0: [0.51, 0.40], 1: [0.53, 0.41], 2: [0.55, 0.42], 3: [9.0, 9.0]})  # seed 3: unpaired
@@ -577,8 +646,9 @@ def test_compare_curves_pairs_seeds_and_uses_the_seed_spread():
 
 # --- parallel units and status -------------------------------------------------------------------
 
-PAIR = DataEfficiencySettings(images=100, batch_size=20, methods=("gfe",), seeds=(0, 1), val_images=10,
-                              checkpoints=3, tau=50.0)
+PAIR = DataEfficiencySettings(
+    images=100, batch_size=20, methods=("gfe",), seeds=(0, 1), val_images=10, checkpoints=3, tau=50.0
+)
 
 
 @pytest.fixture(scope="module")
@@ -593,13 +663,15 @@ def sequential_pair(tmp_path_factory):
 
 @pytest.mark.parametrize("executor, cluster", [("local", None), ("slurm", "local")], ids=["processes", "submitit"])
 def test_parallel_units_give_the_sequential_results(sequential_pair, tmp_path, executor, cluster):
-    parallel = run_data_efficiency(PAIR, tmp_path, device="cpu", progress=False, jobs=2, executor=executor,
-                                   cluster=cluster)
+    parallel = run_data_efficiency(
+        PAIR, tmp_path, device="cpu", progress=False, jobs=2, executor=executor, cluster=cluster
+    )
     # the same rows; a worker process may round its validation loss differently in the last bits
     for rows in (parallel.rows, read_rows(tmp_path / "results.csv")):
         got, want = _without_wall_time(rows), _without_wall_time(sequential_pair.rows)
-        assert [{k: v for k, v in r.items() if k != "val_loss"} for r in got] == \
-            [{k: v for k, v in r.items() if k != "val_loss"} for r in want]
+        assert [{k: v for k, v in r.items() if k != "val_loss"} for r in got] == [
+            {k: v for k, v in r.items() if k != "val_loss"} for r in want
+        ]
         assert [r["val_loss"] for r in got] == pytest.approx([r["val_loss"] for r in want], rel=1e-6)
     assert len(parallel.rows) == 2 * 3
     if executor == "slurm":
@@ -628,11 +700,13 @@ def test_status_reports_each_units_images_without_training(tmp_path):
 
 
 def test_a_unit_diverging_in_a_worker_process_is_stopped_and_reported(tmp_path):
-    settings = DataEfficiencySettings(images=40, methods=("gfe",), seeds=(0, 1), val_images=5, checkpoints=2,
-                                      tau=10.0, lr=1000.0)
+    settings = DataEfficiencySettings(
+        images=40, methods=("gfe",), seeds=(0, 1), val_images=5, checkpoints=2, tau=10.0, lr=1000.0
+    )
     with pytest.warns(RuntimeWarning, match="stopped mnist-gfe-seed"):
         result = run_data_efficiency(settings, tmp_path, device="cpu", progress=False, jobs=2)
     assert sorted(result.stopped) == ["mnist-gfe-seed0", "mnist-gfe-seed1"]
-    assert all("training diverged at" in why and "lower the learning rate (lr=1000)" in why
-               for why in result.stopped.values())
+    assert all(
+        "training diverged at" in why and "lower the learning rate (lr=1000)" in why for why in result.stopped.values()
+    )
     assert json.loads((tmp_path / "run.json").read_text())["stopped"] == result.stopped

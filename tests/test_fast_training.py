@@ -26,6 +26,7 @@ def _mlp(latent_dim=4, out_dim=12, dtype=torch.float64, seed=0):
 
 # --- the hand-written loss and latent gradient -------------------------------------------------
 
+
 @pytest.mark.parametrize("loss", ["bce", "mse"])
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
 def test_fused_gradient_equals_autograd(loss, dtype, tol):
@@ -68,6 +69,7 @@ def test_fused_gradient_applies_only_to_mlp_decoders_with_builtin_losses():
 
 
 # --- the preset ----------------------------------------------------------------------------------
+
 
 def test_presets_are_encode_keywords_without_the_problem():
     for preset in (TRAINING_FAST, TRAINING_PAPER):
@@ -125,11 +127,13 @@ def test_fast_preset_matches_the_autograd_solve_in_float64():
 
 # --- the AMD attempt limit ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("acceptance", ["per_sample", "batch"])
 def test_attempt_limit_stops_a_huge_horizon_with_its_status(linear_problem, acceptance):
     decoder, x = linear_problem(B=3)
-    result = encode(decoder, x, loss="mse", tau=1e12, acceptance=acceptance, amd=AMD_MNIST.replace(conv_tol=0.0),
-                    max_attempts=40)
+    result = encode(
+        decoder, x, loss="mse", tau=1e12, acceptance=acceptance, amd=AMD_MNIST.replace(conv_tol=0.0), max_attempts=40
+    )
     assert (result.status == int(Status.STEP_LIMIT)).all()
     assert (result.stats.nfe == 41).all()  # the first evaluation and 40 attempts
     assert (result.stats.t < 1e12).all()
@@ -147,6 +151,7 @@ def test_attempt_limit_leaves_finished_samples_alone(linear_problem):
 
 # --- training fast, validating with the paper's encoder -----------------------------------------
 
+
 def test_fast_trainer_validates_with_the_paper_encoder(mnist_splits):
     train, val = mnist_splits.train[:64], mnist_splits.val[:8]
     paper = EncodeSettings(tau=100.0, **TRAINING_PAPER)
@@ -155,11 +160,15 @@ def test_fast_trainer_validates_with_the_paper_encoder(mnist_splits):
     trainer = Trainer(decoder, train, val, TrainConfig(batch_size=16, encoding=fast, eval_encoding=paper), "cpu")
     loss, nfe = trainer.train_step()
     assert 0 < loss < 1 and nfe > 0
-    expected = encode(trainer.decoder, val, z0="uniform", tau=100.0, generator=torch.Generator().manual_seed(EVAL_SEED),
-                      **TRAINING_PAPER).loss.double().mean().item()
+
+    def val_loss(settings):
+        generator = torch.Generator().manual_seed(EVAL_SEED)
+        result = encode(trainer.decoder, val, z0="uniform", tau=100.0, generator=generator, **settings)
+        return result.loss.double().mean().item()
+
+    expected = val_loss(TRAINING_PAPER)
     assert trainer.evaluate() == pytest.approx(expected, rel=1e-12)
-    fast_eval = encode(trainer.decoder, val, z0="uniform", tau=100.0,
-                       generator=torch.Generator().manual_seed(EVAL_SEED), **TRAINING_FAST).loss.double().mean().item()
+    fast_eval = val_loss(TRAINING_FAST)
     assert fast_eval != pytest.approx(expected, rel=1e-9)  # the two encoders do differ on this decoder
 
 
@@ -170,8 +179,16 @@ def test_stop_at_underflow_stops_where_the_forced_steps_would_start(linear_probl
     decoder, x = linear_problem(d=3, P=6, B=4)
     z0 = torch.zeros(4, 3, dtype=torch.float64)
     paper = encode(decoder, x, loss="mse", z0=z0, tau=1e4, acceptance=acceptance, amd=AMD_MNIST, record=True)
-    stop = encode(decoder, x, loss="mse", z0=z0, tau=1e4, acceptance=acceptance,
-                  amd=AMD_MNIST.replace(stop_at_underflow=True), record=True)
+    stop = encode(
+        decoder,
+        x,
+        loss="mse",
+        z0=z0,
+        tau=1e4,
+        acceptance=acceptance,
+        amd=AMD_MNIST.replace(stop_at_underflow=True),
+        record=True,
+    )
     assert (paper.stats.forced > 0).all() and (stop.stats.forced == 0).all()
     assert (stop.status == int(Status.STEP_UNDERFLOW)).all()
     # the same path up to the stop: every attempt of the stopped solve is an attempt of the paper's

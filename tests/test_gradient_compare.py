@@ -114,4 +114,3 @@ def test_bad_entry_count_is_refused(batch):
     decoder, x = batch
     with pytest.raises(ValueError, match="n_entries must be a positive integer, got 0"):
         compare_adjoints(decoder, x, [1.0], n_entries=0)
-

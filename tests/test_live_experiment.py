@@ -17,19 +17,35 @@ def tiny_splits(seed: int = 0) -> ImageSplits:
     g = torch.Generator().manual_seed(seed)
     images = torch.rand(80, 1, 4, 4, generator=g)
     labels = torch.randint(0, 3, (80,), generator=g)
-    return ImageSplits(train=images[:60], train_labels=labels[:60], val=images[60:], val_labels=labels[60:],
-                       test=images[60:], test_labels=labels[60:], name="tiny")
+    return ImageSplits(
+        train=images[:60],
+        train_labels=labels[:60],
+        val=images[60:],
+        val_labels=labels[60:],
+        test=images[60:],
+        test_labels=labels[60:],
+        name="tiny",
+    )
 
 
 @pytest.fixture(scope="module")
 def experiment():
-    return run_live_experiment(methods=("ae", "gfe"), n_images=32, latent_dim=2, batch_size=8, n_checkpoints=3,
-                               n_val=12, encoding=FAST, splits=tiny_splits())
+    return run_live_experiment(
+        methods=("ae", "gfe"),
+        n_images=32,
+        latent_dim=2,
+        batch_size=8,
+        n_checkpoints=3,
+        n_val=12,
+        encoding=FAST,
+        splits=tiny_splits(),
+    )
 
 
 def test_checkpoints_are_log_spaced_whole_batches_up_to_the_images_streamed():
-    run = run_live_experiment(methods=("ae",), n_images=70, latent_dim=2, batch_size=8, n_checkpoints=4, n_val=4,
-                              splits=tiny_splits())
+    run = run_live_experiment(
+        methods=("ae",), n_images=70, latent_dim=2, batch_size=8, n_checkpoints=4, n_val=4, splits=tiny_splits()
+    )
     assert run.checkpoints == [8, 24, 40, 72]  # 8 * 9 ** (k / 3), rounded up to whole batches
     history = run.runs["ae"].trainer.history
     assert history.images_seen == run.checkpoints and sorted(run.runs["ae"].snapshots) == run.checkpoints
@@ -73,8 +89,16 @@ def test_reconstructions_score_as_the_validation_curve(experiment, method):
 
 
 def test_methods_start_from_one_decoder_and_the_run_is_reproducible(experiment):
-    again = run_live_experiment(methods=("gfe", "gfe_full"), n_images=8, latent_dim=2, batch_size=8,
-                                n_checkpoints=1, n_val=12, encoding=FAST, splits=tiny_splits())
+    again = run_live_experiment(
+        methods=("gfe", "gfe_full"),
+        n_images=8,
+        latent_dim=2,
+        batch_size=8,
+        n_checkpoints=1,
+        n_val=12,
+        encoding=FAST,
+        splits=tiny_splits(),
+    )
     # gfe is the same run whichever methods accompany it
     assert again.runs["gfe"].trainer.history.val_loss[0] == experiment.runs["gfe"].trainer.history.val_loss[0]
     # one batch of approximate or full adjoint from the same decoder: close, not equal
@@ -82,8 +106,10 @@ def test_methods_start_from_one_decoder_and_the_run_is_reproducible(experiment):
     assert first == pytest.approx(full, rel=0.05) and first != full
 
 
-@pytest.mark.parametrize("methods, match", [(("ae", "ae"), "distinct"), ((), "non-empty"), ("gfe", "non-empty"),
-                                            (("vae",), r"methods\[i\] must be one of")])
+@pytest.mark.parametrize(
+    "methods, match",
+    [(("ae", "ae"), "distinct"), ((), "non-empty"), ("gfe", "non-empty"), (("vae",), r"methods\[i\] must be one of")],
+)
 def test_bad_methods_are_refused(methods, match):
     with pytest.raises(ValueError, match=match):
         run_live_experiment(methods=methods, splits=tiny_splits())
@@ -101,7 +127,15 @@ def test_the_weight_jitter_reaches_the_starting_decoder(monkeypatch):
     run = {}
     for jitter in ("", "1e-3"):
         monkeypatch.setenv("GFE_DEMO_WEIGHT_JITTER", jitter)
-        run[jitter] = run_live_experiment(methods=("gfe",), n_images=8, latent_dim=2, batch_size=8, n_checkpoints=1,
-                                          n_val=12, encoding=FAST, splits=tiny_splits())
+        run[jitter] = run_live_experiment(
+            methods=("gfe",),
+            n_images=8,
+            latent_dim=2,
+            batch_size=8,
+            n_checkpoints=1,
+            n_val=12,
+            encoding=FAST,
+            splits=tiny_splits(),
+        )
     plain, jittered = (run[j].runs["gfe"].trainer.history.val_loss[0] for j in ("", "1e-3"))
     assert jittered == pytest.approx(plain, rel=1e-2) and jittered != plain

@@ -56,8 +56,15 @@ def test_autoencoder_copies_a_given_decoder():
     assert not torch.equal(next(ae.decoder.parameters()), next(decoder.parameters()))
 
 
-@pytest.mark.parametrize("kwargs", [dict(latent_dim=0), dict(latent_dim=2.5), dict(out_dim=-1),
-                                    dict(latent_dim=2, out_dim=784, out_shape=(1, 27, 28))])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(latent_dim=0),
+        dict(latent_dim=2.5),
+        dict(out_dim=-1),
+        dict(latent_dim=2, out_dim=784, out_shape=(1, 27, 28)),
+    ],
+)
 def test_bad_model_arguments(kwargs):
     with pytest.raises(ValueError) as info:
         MLPDecoder(**kwargs)

@@ -33,4 +33,5 @@ def test_checked_notebook_outputs_survive_another_rounding(tmp_path):
     settings = " ".join(f"{name}={value}" for name, value in OTHER_MACHINE.items())
     assert result.returncode == 0, (
         f"with {settings} the notebooks fail (exit {result.returncode}): a checked cell prints something that "
-        f"depends on rounding; print a claim checked with a tolerance instead.\n{tail}")
+        f"depends on rounding; print a claim checked with a tolerance instead.\n{tail}"
+    )

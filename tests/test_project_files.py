@@ -40,8 +40,11 @@ def test_the_conda_environment_mirrors_pyproject():
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = project["dependencies"] + extra_requirements(project, "test")
-    conda = {line.strip()[2:] for line in (ROOT / "environment.yml").read_text().splitlines()
-             if line.strip().startswith("- ") and ">=" in line}
+    conda = {
+        line.strip()[2:]
+        for line in (ROOT / "environment.yml").read_text().splitlines()
+        if line.strip().startswith("- ") and ">=" in line
+    }
     renamed = {"torch": "pytorch"}  # conda-forge's name
     for requirement in wanted:
         name, bound = requirement.split(">=")

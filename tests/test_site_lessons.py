@@ -54,11 +54,14 @@ def test_a_figure_bundle_becomes_an_element_whose_figure_equals_it():
     assert [frame["data"][0]["y"] for frame in drawn_figures(html)["fig-1"]["frames"]] == [[0, 0], [1, 1], [2, 4]]
 
 
-@pytest.mark.parametrize("figure, element_id, message", [
-    ({"layout": {}}, "fig", "figure must be a plotly figure dict with a 'data' list"),
-    ({"data": []}, "1fig", "element_id must be a letter followed by"),
-    ({"data": []}, 'a" onload="x', "element_id must be a letter followed by"),
-])
+@pytest.mark.parametrize(
+    "figure, element_id, message",
+    [
+        ({"layout": {}}, "fig", "figure must be a plotly figure dict with a 'data' list"),
+        ({"data": []}, "1fig", "element_id must be a letter followed by"),
+        ({"data": []}, 'a" onload="x', "element_id must be a letter followed by"),
+    ],
+)
 def test_figure_element_refuses_what_it_cannot_draw(figure, element_id, message):
     with pytest.raises(ValueError, match=message):
         lessons.figure_element(figure, element_id)
@@ -70,14 +73,22 @@ def widget_state(models: dict[str, tuple[str, dict]]) -> dict:
 
 def test_a_view_shows_its_outputs_figure_its_controls_and_the_kernel_note():
     bundle = figure_output(animation())["data"][lessons.PLOTLY_MIME]
-    state = widget_state({
-        "box": ("VBoxModel", {"children": ["IPY_MODEL_bar", "IPY_MODEL_out", "IPY_MODEL_line"]}),
-        "bar": ("HBoxModel", {"children": ["IPY_MODEL_tau", "IPY_MODEL_solver"]}),
-        "tau": ("FloatLogSliderModel", {"description": "tau", "value": 1000.0, "min": 1.0, "max": 4.0, "base": 10.0}),
-        "solver": ("DropdownModel", {"description": "solver", "_options_labels": ["amd", "rk4"], "index": 1}),
-        "out": ("OutputModel", {"outputs": [{"output_type": "display_data", "data": {lessons.PLOTLY_MIME: bundle}}]}),
-        "line": ("HTMLModel", {"value": "<b>loss</b> = 0.25"}),
-    })
+    state = widget_state(
+        {
+            "box": ("VBoxModel", {"children": ["IPY_MODEL_bar", "IPY_MODEL_out", "IPY_MODEL_line"]}),
+            "bar": ("HBoxModel", {"children": ["IPY_MODEL_tau", "IPY_MODEL_solver"]}),
+            "tau": (
+                "FloatLogSliderModel",
+                {"description": "tau", "value": 1000.0, "min": 1.0, "max": 4.0, "base": 10.0},
+            ),
+            "solver": ("DropdownModel", {"description": "solver", "_options_labels": ["amd", "rk4"], "index": 1}),
+            "out": (
+                "OutputModel",
+                {"outputs": [{"output_type": "display_data", "data": {lessons.PLOTLY_MIME: bundle}}]},
+            ),
+            "line": ("HTMLModel", {"value": "<b>loss</b> = 0.25"}),
+        }
+    )
     html = lessons.widget_snapshot("box", state, COMMAND, iter(["view-fig"]))
     soup = BeautifulSoup(html, "html.parser")
     assert drawn_figures(html) == {"view-fig": bundle}
@@ -89,10 +100,15 @@ def test_a_view_shows_its_outputs_figure_its_controls_and_the_kernel_note():
 
 
 def test_a_solution_to_unfold_is_a_closed_details_element_without_the_note():
-    state = widget_state({
-        "fold": ("AccordionModel", {"children": ["IPY_MODEL_code"], "titles": ["solution of step"], "selected_index": None}),
-        "code": ("HTMLModel", {"value": "<pre>def step(): ...</pre>"}),
-    })
+    state = widget_state(
+        {
+            "fold": (
+                "AccordionModel",
+                {"children": ["IPY_MODEL_code"], "titles": ["solution of step"], "selected_index": None},
+            ),
+            "code": ("HTMLModel", {"value": "<pre>def step(): ...</pre>"}),
+        }
+    )
     soup = BeautifulSoup(lessons.widget_snapshot("fold", state, COMMAND, iter([])), "html.parser")
     details = soup.select("details")
     assert len(details) == 1 and not details[0].has_attr("open")
@@ -107,11 +123,20 @@ def test_a_view_missing_from_the_stored_state_names_the_fix():
 
 def plotly_bundles(notebook: dict) -> list[dict]:
     """Every plotly figure a notebook holds: cell outputs, then the outputs kept by Output widgets."""
-    cells = [out["data"][lessons.PLOTLY_MIME] for cell in notebook["cells"] for out in cell.get("outputs", [])
-             if lessons.PLOTLY_MIME in out.get("data", {})]
+    cells = [
+        out["data"][lessons.PLOTLY_MIME]
+        for cell in notebook["cells"]
+        for out in cell.get("outputs", [])
+        if lessons.PLOTLY_MIME in out.get("data", {})
+    ]
     state = notebook["metadata"]["widgets"][lessons.WIDGET_STATE_MIME]["state"]
-    held = [out["data"][lessons.PLOTLY_MIME] for model in state.values() if model["model_name"] == "OutputModel"
-            for out in model["state"]["outputs"] if lessons.PLOTLY_MIME in out.get("data", {})]
+    held = [
+        out["data"][lessons.PLOTLY_MIME]
+        for model in state.values()
+        if model["model_name"] == "OutputModel"
+        for out in model["state"]["outputs"]
+        if lessons.PLOTLY_MIME in out.get("data", {})
+    ]
     return cells + held
 
 
@@ -150,6 +175,9 @@ def test_the_sites_navigation_lists_every_lesson():
     """Each notebook of notebooks/ is a lesson page in mkdocs.yml's navigation, and nothing else is."""
     import yaml
 
-    lessons_nav = next(entry["Lessons"] for entry in yaml.safe_load((ROOT / "mkdocs.yml").read_text())["nav"]
-                       if isinstance(entry, dict) and "Lessons" in entry)
+    lessons_nav = next(
+        entry["Lessons"]
+        for entry in yaml.safe_load((ROOT / "mkdocs.yml").read_text())["nav"]
+        if isinstance(entry, dict) and "Lessons" in entry
+    )
     assert lessons_nav == [f"{lessons.LESSONS}/{p.name}" for p in sorted((ROOT / "notebooks").glob("*.ipynb"))]

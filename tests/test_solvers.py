@@ -8,8 +8,19 @@ import re
 import pytest
 import torch
 
-from gfe_viz import (AMD, AMD_FAST, AMD_MNIST, RK4, TRAINING_FAST, AMDOptions, Dopri5, Euler, GradientFlow, MLPDecoder,
-                     encode)
+from gfe_viz import (
+    AMD,
+    AMD_FAST,
+    AMD_MNIST,
+    RK4,
+    TRAINING_FAST,
+    AMDOptions,
+    Dopri5,
+    Euler,
+    GradientFlow,
+    MLPDecoder,
+    encode,
+)
 from gfe_viz.adjoint import full_adjoint_gradient
 from gfe_viz.training import EncodeSettings
 
@@ -19,14 +30,18 @@ SAME_SOLVES = [
     pytest.param(AMD(AMD_MNIST), dict(solver="amd", amd=AMD_MNIST), id="amd"),
     pytest.param(AMD(), dict(), id="amd-defaults"),
     pytest.param(AMD(AMD_MNIST, acceptance="batch"), dict(amd=AMD_MNIST, acceptance="batch"), id="amd-batch"),
-    pytest.param(AMD(AMD_MNIST.replace(dt0=0.5, conv_tol=0.0)), dict(amd=AMD_MNIST, dt0=0.5, conv_tol=0.0),
-                 id="amd-fields"),
+    pytest.param(
+        AMD(AMD_MNIST.replace(dt0=0.5, conv_tol=0.0)), dict(amd=AMD_MNIST, dt0=0.5, conv_tol=0.0), id="amd-fields"
+    ),
     pytest.param(AMD(AMD_MNIST, check_every=3), dict(amd=AMD_MNIST, check_every=3), id="amd-chunks"),
     pytest.param(Euler(dt=0.5), dict(solver="euler", dt=0.5), id="euler"),
     pytest.param(Euler(), dict(solver="euler"), id="euler-defaults"),
     pytest.param(RK4(dt=0.5, n_save=11), dict(solver="rk4", dt=0.5, n_save=11), id="rk4"),
-    pytest.param(Dopri5(rtol=1e-5, atol=1e-7, max_num_steps=40), dict(solver="dopri5", rtol=1e-5, atol=1e-7,
-                                                                      max_num_steps=40), id="dopri5"),
+    pytest.param(
+        Dopri5(rtol=1e-5, atol=1e-7, max_num_steps=40),
+        dict(solver="dopri5", rtol=1e-5, atol=1e-7, max_num_steps=40),
+        id="dopri5",
+    ),
 ]
 
 
@@ -65,17 +80,26 @@ def test_a_solver_object_gives_its_string_form_bit_for_bit(curved, solver, strin
 def test_the_training_preset_is_its_solver_object(curved):
     decoder, x = curved
     preset = encode(decoder, x, z0="uniform", tau=50.0, generator=torch.Generator().manual_seed(0), **TRAINING_FAST)
-    objects = encode(decoder, x, solver=AMD(AMD_FAST), gradient="auto", z0="uniform", tau=50.0,
-                     generator=torch.Generator().manual_seed(0))
+    objects = encode(
+        decoder,
+        x,
+        solver=AMD(AMD_FAST),
+        gradient="auto",
+        z0="uniform",
+        tau=50.0,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert torch.equal(preset.z, objects.z) and torch.equal(preset.stats.nfe, objects.stats.nfe)
 
 
-@pytest.mark.parametrize("solver", [AMD(AMD_MNIST), AMD(AMD_MNIST, acceptance="batch"), Euler(dt=0.5), RK4(dt=0.5),
-                                    Dopri5(rtol=1e-6, atol=1e-8)], ids=["amd", "amd-batch", "euler", "rk4", "dopri5"])
+@pytest.mark.parametrize(
+    "solver",
+    [AMD(AMD_MNIST), AMD(AMD_MNIST, acceptance="batch"), Euler(dt=0.5), RK4(dt=0.5), Dopri5(rtol=1e-6, atol=1e-8)],
+    ids=["amd", "amd-batch", "euler", "rk4", "dopri5"],
+)
 def test_the_result_carries_the_flow_it_integrated_and_the_loss_at_every_row(curved, solver):
     decoder, x = curved
-    result = encode(decoder, x, solver=solver, order=2, alpha=0.5, alpha_schedule="exponential", tau=30.0,
-                    record=True)
+    result = encode(decoder, x, solver=solver, order=2, alpha=0.5, alpha_schedule="exponential", tau=30.0, record=True)
     flow = result.flow
     assert flow.decoder is decoder and flow.order == 2 and flow.alpha == 0.5 and flow.decay_rate == 2.0 / 30.0
     torch.testing.assert_close(flow.position(result.state), result.z, rtol=0, atol=0)
@@ -101,8 +125,16 @@ def test_amd_rows_carry_the_loss_forward_and_only_ever_lower_it(curved_mlp):
 def test_the_adjoint_of_a_result_follows_the_path_the_solve_took(linear_problem):
     decoder, x = linear_problem(B=2)
     tau = 20.0
-    result = encode(decoder, x, loss="mse", solver=AMD(AMD_MNIST.replace(conv_tol=0.0)), tau=tau, record=True,
-                    alpha=0.5, alpha_schedule="exponential")
+    result = encode(
+        decoder,
+        x,
+        loss="mse",
+        solver=AMD(AMD_MNIST.replace(conv_tol=0.0)),
+        tau=tau,
+        record=True,
+        alpha=0.5,
+        alpha_schedule="exponential",
+    )
     _, from_result = full_adjoint_gradient(result.flow, x, result)
     solved = GradientFlow(decoder, loss="mse", alpha=0.5, alpha_schedule="exponential", tau=tau)
     _, expected = full_adjoint_gradient(solved, x, result)
@@ -138,13 +170,16 @@ def test_a_bad_solver_setting_names_the_parameter_the_value_and_what_is_expected
         assert needle in str(info.value), f"{needle!r} not in {str(info.value)!r}"
 
 
-@pytest.mark.parametrize("kwargs, needles", [
-    (dict(solver=Euler(dt=0.5), dt=0.25), ["Euler(dt=0.5", "dt=0.25", "solver object"]),
-    (dict(solver=AMD(AMD_MNIST), acceptance="batch"), ["acceptance='batch'"]),
-    (dict(solver=AMD(), amd=AMD_MNIST), ["amd=AMDOptions("]),
-    (dict(solver=AMD(), check_every=4), ["check_every=4"]),
-    (dict(solver=Dopri5(), dt0=2.0), ["dt0=2.0"]),
-])
+@pytest.mark.parametrize(
+    "kwargs, needles",
+    [
+        (dict(solver=Euler(dt=0.5), dt=0.25), ["Euler(dt=0.5", "dt=0.25", "solver object"]),
+        (dict(solver=AMD(AMD_MNIST), acceptance="batch"), ["acceptance='batch'"]),
+        (dict(solver=AMD(), amd=AMD_MNIST), ["amd=AMDOptions("]),
+        (dict(solver=AMD(), check_every=4), ["check_every=4"]),
+        (dict(solver=Dopri5(), dt0=2.0), ["dt0=2.0"]),
+    ],
+)
 def test_string_form_settings_beside_a_solver_object_are_refused(linear_problem, kwargs, needles):
     decoder, x = linear_problem()
     with pytest.raises(TypeError) as info:
@@ -153,10 +188,13 @@ def test_string_form_settings_beside_a_solver_object_are_refused(linear_problem,
         assert needle in str(info.value)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(solver="euler", rtol=1e-3), "rtol applies to ['dopri5'] only, got solver='euler'"),
-    (dict(solver="dopri5", dt=0.1), "dt applies to ['euler', 'rk4'] only, got solver='dopri5'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(solver="euler", rtol=1e-3), "rtol applies to ['dopri5'] only, got solver='euler'"),
+        (dict(solver="dopri5", dt=0.1), "dt applies to ['euler', 'rk4'] only, got solver='dopri5'"),
+    ],
+)
 def test_a_string_form_option_of_another_solver_is_refused(linear_problem, kwargs, message):
     decoder, x = linear_problem()
     with pytest.raises(TypeError, match=re.escape(message)):

@@ -47,8 +47,13 @@ def test_each_method_lowers_the_loss(tiny_images, method):
         assert history.encoder_nfe == [0.0, 0.0]
     else:
         assert all(nfe > 1 for nfe in history.encoder_nfe)
-    assert len(history.rows()) == 2 and set(history.rows()[0]) == {"images_seen", "train_loss", "val_loss",
-                                                                   "wall_time", "encoder_nfe"}
+    assert len(history.rows()) == 2 and set(history.rows()[0]) == {
+        "images_seen",
+        "train_loss",
+        "val_loss",
+        "wall_time",
+        "encoder_nfe",
+    }
 
 
 def _comparable(history: History) -> dict:
@@ -81,8 +86,9 @@ def test_same_seed_gives_the_same_run(tiny_images):
     train, val = tiny_images
     a = make_trainer("gfe", train, val)
     b = make_trainer("gfe", train, val)
-    assert _comparable(a.run(32, checkpoints=[32], progress=False)) == \
-        _comparable(b.run(32, checkpoints=[32], progress=False))
+    assert _comparable(a.run(32, checkpoints=[32], progress=False)) == _comparable(
+        b.run(32, checkpoints=[32], progress=False)
+    )
 
 
 def test_gfe_and_ae_start_from_the_same_decoder_and_stream(tiny_images):
@@ -117,8 +123,9 @@ BAD_CONFIGS = [
 def test_bad_config_is_rejected_with_its_name(tiny_images, config, name):
     train, val = tiny_images
     with pytest.raises((ValueError, TypeError)) as info:
-        trainer = make_trainer(config.get("method", "gfe"), train, val, **{k: v for k, v in config.items()
-                                                                           if k != "method"})
+        trainer = make_trainer(
+            config.get("method", "gfe"), train, val, **{k: v for k, v in config.items() if k != "method"}
+        )
         trainer.train_step()  # a setting that is only checked when used must fail on the first step
     assert name in str(info.value)
 
@@ -169,23 +176,33 @@ def test_run_checkpoints_once_per_step_and_reports_every_step(tiny_images):
     train, val = tiny_images
     trainer = make_trainer("ae", train, val)
     seen, saved = [], []
-    trainer.run(24, checkpoints=[3, 5, 16, 24], progress=False, on_checkpoint=lambda t: saved.append(t.images_seen),
-                on_step=lambda t, checkpointed: seen.append((t.images_seen, checkpointed)))
+    trainer.run(
+        24,
+        checkpoints=[3, 5, 16, 24],
+        progress=False,
+        on_checkpoint=lambda t: saved.append(t.images_seen),
+        on_step=lambda t, checkpointed: seen.append((t.images_seen, checkpointed)),
+    )
     assert trainer.history.images_seen == saved == [8, 16, 24]
     assert seen == [(8, True), (16, True), (24, True)]
-    trainer.run(40, checkpoints=[32], progress=False,
-                on_step=lambda t, checkpointed: seen.append((t.images_seen, checkpointed)))
+    trainer.run(
+        40, checkpoints=[32], progress=False, on_step=lambda t, checkpointed: seen.append((t.images_seen, checkpointed))
+    )
     assert seen[3:] == [(32, True), (40, False)] and trainer.history.images_seen == [8, 16, 24, 32]
 
 
 # --- a diverging run stops instead of grinding on -------------------------------------------------------
 
+
 @pytest.mark.parametrize("method", ["gfe", "ae"])
 def test_a_diverging_run_stops_with_a_clear_message(tiny_images, method):
     train, val = tiny_images
     trainer = make_trainer(method, train, val, lr=1000.0)
-    with pytest.raises(TrainingDiverged, match=r"diverged at \d+ images: the training loss (is nan|rose to .* over "
-                                               r"100 times its first value).*lower the learning rate \(lr=1000\)"):
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"diverged at \d+ images: the training loss (is nan|rose to .* over "
+        r"100 times its first value).*lower the learning rate \(lr=1000\)",
+    ):
         trainer.run(400, checkpoints=[400], progress=False)
     assert trainer.images_seen <= 40, "it stops within a few batches of diverging"
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters()), "the diverging step is not applied"
@@ -195,8 +212,11 @@ def test_an_encoder_failing_every_sample_stops_the_run(tiny_images):
     train, val = tiny_images  # one AMD attempt per encode: every sample ends as step_limit, far from tau
     encoding = EncodeSettings(tau=20.0, z0="zeros", amd=AMD_MNIST.replace(max_attempts=1))
     trainer = make_trainer("gfe", train, val, encoding=encoding)
-    with pytest.raises(TrainingDiverged, match="the encoder failed for every sample of 3 batches in a row "
-                                               r"\(last batch: step_limit 8\)"):
+    with pytest.raises(
+        TrainingDiverged,
+        match="the encoder failed for every sample of 3 batches in a row "
+        r"\(last batch: step_limit 8\)",
+    ):
         trainer.run(400, progress=False)
     assert trainer.images_seen == 16, "two failing batches are tolerated, the third stops it before its update"
 

@@ -19,21 +19,27 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture
 def trainer(mnist_splits):
     model = initial_model("ae", 2, (1, 28, 28), 0)
-    return Trainer(model, mnist_splits.train[:48], mnist_splits.val[:8], TrainConfig(method="ae", batch_size=8),
-                   device="cpu")
+    return Trainer(
+        model, mnist_splits.train[:48], mnist_splits.val[:8], TrainConfig(method="ae", batch_size=8), device="cpu"
+    )
 
 
 def test_saves_come_at_checkpoints_and_between_them_only_when_due(trainer, monkeypatch):
     saves = []
-    history = train_on_schedule(trainer, [8, 24], save=lambda t, checkpointed: saves.append((t.images_seen,
-                                                                                              checkpointed)),
-                                progress=False)
+    history = train_on_schedule(
+        trainer, [8, 24], save=lambda t, checkpointed: saves.append((t.images_seen, checkpointed)), progress=False
+    )
     assert saves == [(8, True), (24, True)] and history.images_seen == [8, 24]
     clock = iter(range(0, 1000, 10))  # each look at the clock: 10 s later
     monkeypatch.setattr(training_run, "time", SimpleNamespace(monotonic=lambda: next(clock)))
     saves.clear()
-    train_on_schedule(trainer, [48], save=lambda t, checkpointed: saves.append((t.images_seen, checkpointed)),
-                      save_every=15, progress=False)
+    train_on_schedule(
+        trainer,
+        [48],
+        save=lambda t, checkpointed: saves.append((t.images_seen, checkpointed)),
+        save_every=15,
+        progress=False,
+    )
     # steps at 32, 40, 48; a save resets the timer, so only every second step between checkpoints is due
     assert saves == [(40, False), (48, True)]
 
@@ -48,17 +54,27 @@ def test_schedule_ends_at_whole_batches_and_merges_coinciding_points():
     assert checkpoint_schedule(images=15, batch_size=5, checkpoints=6) == [5, 10, 15]
     points = checkpoint_schedule(images=10_000, batch_size=5, checkpoints=15)
     assert len(points) == 15 and points[0] == 5 and points[-1] == 10_000
-    assert all(p % 5 == 0 for p in points) and all(b / a < c / b * 1.5 for a, b, c in zip(points, points[1:],
-                                                                                          points[2:]))
+    assert all(p % 5 == 0 for p in points) and all(
+        b / a < c / b * 1.5 for a, b, c in zip(points, points[1:], points[2:])
+    )
 
 
 def test_rows_carry_the_unit_and_the_history_in_the_results_columns():
-    history = History(images_seen=[5, 10], train_loss=[0.5, 0.4], val_loss=[0.6, 0.45], wall_time=[1.0, 2.0],
-                      encoder_nfe=[30.0, 31.5])
+    history = History(
+        images_seen=[5, 10], train_loss=[0.5, 0.4], val_loss=[0.6, 0.45], wall_time=[1.0, 2.0], encoder_nfe=[30.0, 31.5]
+    )
     rows = history_rows(history, "mnist", "gfe", 3)
     assert [tuple(r) for r in rows] == [FIELDS, FIELDS]
-    assert rows[1] == {"dataset": "mnist", "method": "gfe", "seed": 3, "images_seen": 10, "val_loss": 0.45,
-                       "train_loss": 0.4, "wall_time": 2.0, "encoder_nfe": 31.5}
+    assert rows[1] == {
+        "dataset": "mnist",
+        "method": "gfe",
+        "seed": 3,
+        "images_seen": 10,
+        "val_loss": 0.45,
+        "train_loss": 0.4,
+        "wall_time": 2.0,
+        "encoder_nfe": 31.5,
+    }
 
 
 def test_the_demo_model_folder_follows_its_argument_then_its_variable_then_the_user_cache(tmp_path, monkeypatch):

@@ -5,15 +5,44 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from gfe_viz.truncation import (CumulativeDiagonalReLUNet, ReLUNetRuns, aligned_rate_segments, clamp_truncation,
-                                classify_runs, collapse_figure, cumulative_parameters, default_relu_network,
-                                euler_threshold_path, exact_threshold_path, gaussian_clusters, input_space_animation,
-                                iterated_truncation, loss_rate_figure, loss_rate_segments, nc1, outcome_figure,
-                                outcome_fractions, rate_figure, relu_forward, run_threshold_ode, seed_threshold,
-                                segment_rates, sequential_parameters, threshold_ode_explorer, threshold_ode_figure,
-                                to_input_space, train_aligned_network, train_relu_networks, truncated_mean_target,
-                                truncation_counts, truncation_history_figure, truncation_map, truncation_trends,
-                                unseparated_figure, within_class_variance)
+from gfe_viz.truncation import (
+    CumulativeDiagonalReLUNet,
+    ReLUNetRuns,
+    aligned_rate_segments,
+    clamp_truncation,
+    classify_runs,
+    collapse_figure,
+    cumulative_parameters,
+    default_relu_network,
+    euler_threshold_path,
+    exact_threshold_path,
+    gaussian_clusters,
+    input_space_animation,
+    iterated_truncation,
+    loss_rate_figure,
+    loss_rate_segments,
+    nc1,
+    outcome_figure,
+    outcome_fractions,
+    rate_figure,
+    relu_forward,
+    run_threshold_ode,
+    seed_threshold,
+    segment_rates,
+    sequential_parameters,
+    threshold_ode_explorer,
+    threshold_ode_figure,
+    to_input_space,
+    train_aligned_network,
+    train_relu_networks,
+    truncated_mean_target,
+    truncation_counts,
+    truncation_history_figure,
+    truncation_map,
+    truncation_trends,
+    unseparated_figure,
+    within_class_variance,
+)
 from gfe_viz.truncation.figures import ROUND_OFF_FLOOR
 from gfe_viz.viz.plotting import play_button
 
@@ -26,19 +55,23 @@ def random_diagonal_net(n_layers=4, width=3, seed=0):
     signs = torch.where(torch.rand(n_layers, width, generator=generator, dtype=F64) < 0.5, -1.0, 1.0)
     c = torch.randn(n_layers, width, generator=generator, dtype=F64)
     output_weight = torch.randn(width, width, generator=generator, dtype=F64) + 3 * torch.eye(width, dtype=F64)
-    return CumulativeDiagonalReLUNet(signs * magnitudes, c, output_weight, torch.randn(width, generator=generator,
-                                                                                       dtype=F64))
+    return CumulativeDiagonalReLUNet(
+        signs * magnitudes, c, output_weight, torch.randn(width, generator=generator, dtype=F64)
+    )
 
 
 def random_generic_layers(n_layers=3, width=3, seed=1):
     generator = torch.Generator().manual_seed(seed)
-    weights = [torch.randn(width, width, generator=generator, dtype=F64) + 2 * torch.eye(width, dtype=F64)
-               for _ in range(n_layers + 1)]
+    weights = [
+        torch.randn(width, width, generator=generator, dtype=F64) + 2 * torch.eye(width, dtype=F64)
+        for _ in range(n_layers + 1)
+    ]
     biases = [torch.randn(width, generator=generator, dtype=F64) for _ in range(n_layers + 1)]
     return weights, biases
 
 
 # --- network: cumulative parameters and the input-space picture -----------------------------------
+
 
 def test_iterated_clamps_equal_hidden_representation_mapped_back():
     net = random_diagonal_net()
@@ -53,7 +86,7 @@ def test_iterated_clamps_equal_hidden_representation_mapped_back():
             assert torch.allclose(mapped_back, clamps[layer], rtol=0, atol=1e-12)
         assert torch.allclose(net.input_space(forward.hidden[-1]), clamps[-1], rtol=0, atol=1e-12)
     # the clamps really truncate: some but not all coordinates move
-    moved = (clamps[-1] != x)
+    moved = clamps[-1] != x
     assert moved.any() and not moved.all()
 
 
@@ -93,8 +126,9 @@ def test_truncation_map_is_identity_on_its_cone_and_a_projection():
 
 def test_cumulative_parameters_handle_a_batch_of_networks():
     weights, biases = random_generic_layers()
-    batched_w, batched_b = cumulative_parameters([torch.stack([w, 2 * w]) for w in weights],
-                                                 [torch.stack([b, b]) for b in biases])
+    batched_w, batched_b = cumulative_parameters(
+        [torch.stack([w, 2 * w]) for w in weights], [torch.stack([b, b]) for b in biases]
+    )
     single_w, single_b = cumulative_parameters(weights, biases)
     assert torch.allclose(batched_w[-1][0], single_w[-1]) and torch.allclose(batched_b[-1][0], single_b[-1])
     assert torch.allclose(batched_w[-1][1], 2 ** len(weights) * single_w[-1])
@@ -131,8 +165,12 @@ def test_nc1_is_zero_for_collapsed_clusters_and_matches_its_definition():
 
 def test_network_functions_reject_bad_input():
     with pytest.raises(ValueError, match="d .*no zero entry"):
-        CumulativeDiagonalReLUNet(torch.zeros(2, 2, dtype=F64), torch.zeros(2, 2, dtype=F64),
-                                  torch.eye(2, dtype=F64), torch.zeros(2, dtype=F64))
+        CumulativeDiagonalReLUNet(
+            torch.zeros(2, 2, dtype=F64),
+            torch.zeros(2, 2, dtype=F64),
+            torch.eye(2, dtype=F64),
+            torch.zeros(2, dtype=F64),
+        )
     with pytest.raises(ValueError, match="thresholds and signs"):
         clamp_truncation(torch.zeros(3, 2, dtype=F64), torch.zeros(2, 3, dtype=F64), torch.ones(2, 3, dtype=F64))
     with pytest.raises(ValueError, match="every class"):
@@ -230,6 +268,7 @@ def test_threshold_functions_reject_bad_input():
 
 # --- E2 and E3: the aligned network --------------------------------------------------------------
 
+
 def corner_targets_output_layer(x, labels, margin=0.05):
     """A diagonal output layer whose pulled-back targets lie just beyond cluster 0's top corner and
     cluster 1's bottom corner, so that both clusters can be truncated completely."""
@@ -243,8 +282,17 @@ def corner_targets_output_layer(x, labels, margin=0.05):
 def separated():
     x, labels = gaussian_clusters([(-1, -1), (1, 1)], n_per_cluster=20, seed=3)
     output_weight, output_bias = corner_targets_output_layer(x, labels)
-    run = train_aligned_network(x, labels, [(-1, -1), (1, 1)], [(1, 1), (-1, -1)], output_weight, output_bias,
-                                step=0.05, t_end=15.0, n_snapshots=6)
+    run = train_aligned_network(
+        x,
+        labels,
+        [(-1, -1), (1, 1)],
+        [(1, 1), (-1, -1)],
+        output_weight,
+        output_bias,
+        step=0.05,
+        t_end=15.0,
+        n_snapshots=6,
+    )
     return x, labels, run
 
 
@@ -282,8 +330,15 @@ def test_aligned_network_rates_normalised_by_the_metric_factor_equal_n_over_n(se
 def test_output_cost_and_trainable_output_layer():
     x, labels = gaussian_clusters([(-1, -1), (1, 1)], n_per_cluster=10, seed=3)
     output_weight, output_bias = corner_targets_output_layer(x, labels)
-    common = dict(thresholds=[(-1, -1), (1, 1)], signs=[(1, 1), (-1, -1)], output_weight=output_weight,
-                  output_bias=output_bias, step=0.02, t_end=2.0, n_snapshots=2)
+    common = dict(
+        thresholds=[(-1, -1), (1, 1)],
+        signs=[(1, 1), (-1, -1)],
+        output_weight=output_weight,
+        output_bias=output_bias,
+        step=0.02,
+        t_end=2.0,
+        n_snapshots=2,
+    )
     output_cost = train_aligned_network(x, labels, cost="output", **common)
     np.testing.assert_allclose(output_cost.output_metric, torch.diagonal(output_weight.T @ output_weight).numpy())
     segments = aligned_rate_segments(output_cost, 0, 0)
@@ -315,11 +370,11 @@ def test_truncated_mean_target_is_the_count_weighted_mean(separated):
     assert np.isnan(mean[run.counts[:, 0, 0].sum(-1) == 0]).all()
     np.testing.assert_allclose(mean[-1], run.targets[-1, 0, 0])  # only cluster 0 truncated
     fake = type(run)(**{**run.__dict__, "counts": np.tile([[[[1, 3]]]], (len(run.times), 1, 1, 1))})
-    np.testing.assert_allclose(truncated_mean_target(fake, 0, 0),
-                               (run.targets[:, 0, 0] + 3 * run.targets[:, 1, 0]) / 4)
+    np.testing.assert_allclose(truncated_mean_target(fake, 0, 0), (run.targets[:, 0, 0] + 3 * run.targets[:, 1, 0]) / 4)
 
 
 # --- E4: ordinary networks ------------------------------------------------------------------------
+
 
 def test_batched_training_equals_each_nn_sequential_trained_alone():
     x, labels = gaussian_clusters([(-1, -1), (1, 1)], n_per_cluster=10, seed=0)
@@ -343,9 +398,14 @@ def fake_runs(loss, condition, full_cluster):
     n = len(loss)
     counts = np.zeros((1, n, 1, 2, 2), dtype=int)
     counts[0, np.asarray(full_cluster), 0, 0, 0] = 5
-    return ReLUNetRuns(seeds=np.arange(n), times=np.array([1.0]), loss=np.array([loss]),
-                       counts=counts, condition=np.array(condition, dtype=float).reshape(1, n, 1),
-                       class_sizes=np.array([5, 5]))
+    return ReLUNetRuns(
+        seeds=np.arange(n),
+        times=np.array([1.0]),
+        loss=np.array([loss]),
+        counts=counts,
+        condition=np.array(condition, dtype=float).reshape(1, n, 1),
+        class_sizes=np.array([5, 5]),
+    )
 
 
 def test_classify_runs_and_outcome_fractions():
@@ -364,10 +424,15 @@ def test_loss_rate_segments_and_trends():
     times = np.arange(6.0)
     counts = np.zeros((6, 2, 1, 2, 2), dtype=int)
     counts[3:, 0, 0, 0, 0] = 5  # run 0: count rises at t = 3, and the loss decays faster afterwards
-    loss = np.stack([np.exp(-np.concatenate([np.arange(4) * 0.1, 0.3 + np.arange(1, 3) * 0.5])),
-                     np.full(6, 0.2)], 1)
-    runs = ReLUNetRuns(seeds=np.arange(2), times=times, loss=loss, counts=counts,
-                       condition=np.ones((6, 2, 1)), class_sizes=np.array([5, 5]))
+    loss = np.stack([np.exp(-np.concatenate([np.arange(4) * 0.1, 0.3 + np.arange(1, 3) * 0.5])), np.full(6, 0.2)], 1)
+    runs = ReLUNetRuns(
+        seeds=np.arange(2),
+        times=times,
+        loss=loss,
+        counts=counts,
+        condition=np.ones((6, 2, 1)),
+        class_sizes=np.array([5, 5]),
+    )
     segments = loss_rate_segments(runs, 0)
     assert segments.counts.tolist() == [0, 5] and np.allclose(segments.rates, [0.1, 0.5])
     trends = truncation_trends(runs, ["truncation-driven collapse", "stalled"])
@@ -378,6 +443,7 @@ def test_loss_rate_segments_and_trends():
 
 # --- figures and the slider view ------------------------------------------------------------------
 
+
 def trace_names(figure):
     return [trace.name for trace in figure.data]
 
@@ -386,8 +452,17 @@ def test_threshold_ode_figure_marks_events_and_colours_truncated_points():
     run = run_threshold_ode(n_points=30, n_seed=3, target=1.0, step=1e-2, t_end=4.0)
     figure = threshold_ode_figure(run, time=1.0)
     names = trace_names(figure)
-    for name in ("exact solution", "Euler", "events", "measured: Euler", "rate = n/N", "truncated", "untruncated",
-                 "threshold beta(t)", "target y~"):
+    for name in (
+        "exact solution",
+        "Euler",
+        "events",
+        "measured: Euler",
+        "rate = n/N",
+        "truncated",
+        "untruncated",
+        "threshold beta(t)",
+        "target y~",
+    ):
         assert name in names
     truncated = figure.data[names.index("truncated")]
     assert len(truncated.x) == (run.points < run.exact.beta(1.0)).sum()
@@ -399,8 +474,13 @@ def test_e2_figures_have_the_expected_traces_and_frames(separated):
     animation = input_space_animation(run)
     assert len(animation.frames) == 6 and len(animation.layout.sliders[0].steps) == 6
     assert animation.layout.updatemenus[0].to_plotly_json() == play_button(frame_ms=250, y=-0.16)  # as in 01
-    assert trace_names(animation) == ["cluster 0", "cluster 1", "thresholds, layer 1", "thresholds, layer 2",
-                                      "targets y~"]
+    assert trace_names(animation) == [
+        "cluster 0",
+        "cluster 1",
+        "thresholds, layer 1",
+        "thresholds, layer 2",
+        "targets y~",
+    ]
     np.testing.assert_allclose(animation.frames[-1].data[0].x, run.snapshots[-1][run.labels == 0, 0])
     history = truncation_history_figure(run)
     names = trace_names(history)
@@ -419,12 +499,22 @@ def test_e2_figures_have_the_expected_traces_and_frames(separated):
 
 
 def test_e4_figures():
-    figure = outcome_figure({"depth 2": {"stalled": 0.5, "rank-driven collapse": 0.5},
-                             "depth 3": {"stalled": 1.0, "rank-driven collapse": 0.0}})
+    figure = outcome_figure(
+        {
+            "depth 2": {"stalled": 0.5, "rank-driven collapse": 0.5},
+            "depth 3": {"stalled": 1.0, "rank-driven collapse": 0.0},
+        }
+    )
     assert trace_names(figure) == ["stalled", "rank-driven collapse"] and list(figure.data[0].y) == [0.5, 1.0]
     runs = fake_runs(loss=[1e-8], condition=[10], full_cluster=[True])
-    runs = ReLUNetRuns(**{**runs.__dict__, "times": np.arange(3.0), "loss": np.exp(-np.arange(3.0))[:, None],
-                          "counts": np.repeat(runs.counts, 3, 0)})
+    runs = ReLUNetRuns(
+        **{
+            **runs.__dict__,
+            "times": np.arange(3.0),
+            "loss": np.exp(-np.arange(3.0))[:, None],
+            "counts": np.repeat(runs.counts, 3, 0),
+        }
+    )
     assert trace_names(loss_rate_figure(runs, ["truncation-driven collapse"], "rates")) == ["seed 0"]
 
 

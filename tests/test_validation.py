@@ -73,18 +73,29 @@ BAD_INPUTS = [
     ("rk4-n_save-zero", lambda d, x: dict(solver="rk4", dt=0.1, n_save=0), ["n_save", "0"]),
     ("amd-preset-not-options", lambda d, x: dict(amd="mnist"), ["amd", "'mnist'"]),
     ("decoder-not-a-module", lambda d, x: dict(decoder=lambda z: z), ["decoder", "function"]),
-    ("loss-batch-mean", lambda d, x: dict(loss=lambda o, t: (o - t).square().mean()),
-     ["loss", "shape (4,)", "got shape ()", "averages over the batch"]),
+    (
+        "loss-batch-mean",
+        lambda d, x: dict(loss=lambda o, t: (o - t).square().mean()),
+        ["loss", "shape (4,)", "got shape ()", "averages over the batch"],
+    ),
     ("loss-per-pixel", lambda d, x: dict(loss=lambda o, t: (o - t).square()), ["loss", "shape (4,)", "(4, 6)"]),
-    ("loss-detached", lambda d, x: dict(loss=lambda o, t: (o - t).square().mean(1).detach()),
-     ["loss", "depends on the decoder output"]),
+    (
+        "loss-detached",
+        lambda d, x: dict(loss=lambda o, t: (o - t).square().mean(1).detach()),
+        ["loss", "depends on the decoder output"],
+    ),
     ("loss-integer", lambda d, x: dict(loss=lambda o, t: (o > t).sum(1)), ["loss", "torch.int64"]),
     ("loss-not-a-tensor", lambda d, x: dict(loss=lambda o, t: 0.5), ["loss", "float"]),
-    ("loss-batch-mean-dopri5", lambda d, x: dict(solver="dopri5", loss=lambda o, t: (o - t).square().mean()),
-     ["loss", "got shape ()"]),
-    ("bce-targets-out-of-range",
-     lambda d, x: dict(loss="bce", x=torch.linspace(-0.5, 1.5, 24, dtype=x.dtype).reshape(4, 6)),
-     ["x", "[0, 1]", "'bce'", "[-0.5, 1.5]"]),
+    (
+        "loss-batch-mean-dopri5",
+        lambda d, x: dict(solver="dopri5", loss=lambda o, t: (o - t).square().mean()),
+        ["loss", "got shape ()"],
+    ),
+    (
+        "bce-targets-out-of-range",
+        lambda d, x: dict(loss="bce", x=torch.linspace(-0.5, 1.5, 24, dtype=x.dtype).reshape(4, 6)),
+        ["x", "[0, 1]", "'bce'", "[-0.5, 1.5]"],
+    ),
 ]
 
 
@@ -103,8 +114,18 @@ def test_bad_input_error_names_parameter_and_value(linear_problem, make_kwargs, 
             assert needle in message, f"{needle!r} not in {message!r}"
 
 
-@pytest.mark.parametrize("field, value", [("dt0", -1.0), ("dt_max", 0.5), ("shrink", 2.0), ("grow", 0.5),
-                                          ("sigma", -1.0), ("max_shrinks", -3), ("conv_after", -0.1)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("dt0", -1.0),
+        ("dt_max", 0.5),
+        ("shrink", 2.0),
+        ("grow", 0.5),
+        ("sigma", -1.0),
+        ("max_shrinks", -3),
+        ("conv_after", -0.1),
+    ],
+)
 def test_amd_options_validate_on_construction(field, value):
     with pytest.raises(ValueError, match=re.escape(field)) as info:
         AMDOptions(**{field: value})
@@ -112,6 +133,7 @@ def test_amd_options_validate_on_construction(field, value):
 
 
 # --- diverging flows end as NON_FINITE, never as a crash or a silent NaN --------------------------------
+
 
 class NaNRightHalf(nn.Module):
     """D(z) = z, except NaN for every sample with z[0] > 0."""
@@ -153,8 +175,10 @@ def test_amd_decoder_nan_on_the_way_gives_non_finite_and_keeps_last_z(acceptance
     assert torch.equal(result.stats.nfe, result.stats.accepted + result.stats.rejected + 1)
 
 
-@pytest.mark.parametrize("solver, options", [("amd", {}), ("amd", {"acceptance": "batch"}), ("euler", {"dt": 0.5}),
-                                             ("rk4", {"dt": 0.5}), ("dopri5", {})])
+@pytest.mark.parametrize(
+    "solver, options",
+    [("amd", {}), ("amd", {"acceptance": "batch"}), ("euler", {"dt": 0.5}), ("rk4", {"dt": 0.5}), ("dopri5", {})],
+)
 def test_decoder_inf_for_one_sample_leaves_the_others_unharmed(solver, options):
     x = torch.tensor([[0.3, 0.2], [-1.0, 0.5], [0.5, -0.5]], dtype=torch.float64)
     z0 = torch.tensor([[0.0, 10.0], [0.0, 0.0], [0.0, 0.0]], dtype=torch.float64)
@@ -183,8 +207,13 @@ def test_fixed_step_beyond_stability_gives_non_finite_with_the_last_finite_loss_
         finite = torch.isfinite(losses[:, i]) & torch.isfinite(traj[:, i]).all(1)
         last = int(finite.nonzero().max())
         assert last > 1 and traj[last, i].abs().max() > 1e6, "the sample did move (and diverge) before failing"
-        torch.testing.assert_close(result.z[i], traj[last, i], rtol=0, atol=0,
-                                   msg=f"sample {i}: z must be its last saved state with a finite loss, not z0")
+        torch.testing.assert_close(
+            result.z[i],
+            traj[last, i],
+            rtol=0,
+            atol=0,
+            msg=f"sample {i}: z must be its last saved state with a finite loss, not z0",
+        )
 
 
 def test_linear_decoder_nan_weights_are_reported_not_propagated():

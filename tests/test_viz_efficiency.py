@@ -10,32 +10,63 @@ import pytest
 import torch
 from test_live_experiment import FAST, tiny_splits
 
+from gfe_viz.analysis.results import (
+    CurveSource,
+    Reconstructions,
+    committed_results,
+    curve_source,
+    lesson_reconstructions,
+    live_reconstructions,
+    stored_reconstructions,
+)
 from gfe_viz.experiments import DataEfficiencySettings, run_data_efficiency
 from gfe_viz.experiments.results_io import write_rows
 from gfe_viz.live_experiment import run_live_experiment
-from gfe_viz.analysis.results import (CurveSource, Reconstructions, committed_results, curve_source,
-                                      lesson_reconstructions, live_reconstructions, stored_reconstructions)
 from gfe_viz.viz.efficiency import loss_curves_figure, reconstruction_view
 
 
 @pytest.fixture(scope="module")
 def experiment():
-    return run_live_experiment(methods=("ae", "gfe"), n_images=24, latent_dim=2, batch_size=8, n_checkpoints=3,
-                               n_val=10, encoding=FAST, splits=tiny_splits())
+    return run_live_experiment(
+        methods=("ae", "gfe"),
+        n_images=24,
+        latent_dim=2,
+        batch_size=8,
+        n_checkpoints=3,
+        n_val=10,
+        encoding=FAST,
+        splits=tiny_splits(),
+    )
 
 
 def rows_for(dataset: str, methods=("ae", "gfe"), seeds=(0,), images=(10, 100)) -> list[dict]:
-    return [{"dataset": dataset, "method": m, "seed": s, "images_seen": n, "val_loss": 0.5 / n + 0.1 * s + 0.01 * k,
-             "train_loss": 0.3, "wall_time": n * (k + 1) / 10 + s, "encoder_nfe": 0.0}
-            for k, m in enumerate(methods) for s in seeds for n in images]
+    return [
+        {
+            "dataset": dataset,
+            "method": m,
+            "seed": s,
+            "images_seen": n,
+            "val_loss": 0.5 / n + 0.1 * s + 0.01 * k,
+            "train_loss": 0.3,
+            "wall_time": n * (k + 1) / 10 + s,
+            "encoder_nfe": 0.0,
+        }
+        for k, m in enumerate(methods)
+        for s in seeds
+        for n in images
+    ]
 
 
-def write_run(folder, rows, command="gfe-viz data-efficiency --images 100", completed=True, settings=None,
-              paused_at=None):
+def write_run(
+    folder, rows, command="gfe-viz data-efficiency --images 100", completed=True, settings=None, paused_at=None
+):
     folder.mkdir(parents=True)
     write_rows(folder / "results.csv", rows)
-    run = {"settings": settings or {}, "invocations": [{"command": command}],
-           "completed": "2026" if completed else None}
+    run = {
+        "settings": settings or {},
+        "invocations": [{"command": command}],
+        "completed": "2026" if completed else None,
+    }
     if paused_at is not None:
         run["paused_at"] = {"images": paused_at, "time": "2026"}
     (folder / "run.json").write_text(json.dumps(run))
@@ -59,8 +90,13 @@ def test_committed_results_take_each_dataset_from_its_longest_finished_run(tmp_p
 
 def test_a_run_stopped_by_stop_at_counts_as_finished_to_that_point(tmp_path):
     write_run(tmp_path / "full", rows_for("mnist", images=(10, 100, 1000)))
-    write_run(tmp_path / "part", rows_for("mnist", methods=("gfe",), images=(10, 100, 5000)), completed=False,
-              paused_at=5000, command="gfe-viz data-efficiency --images 100000 --stop-at 5000")
+    write_run(
+        tmp_path / "part",
+        rows_for("mnist", methods=("gfe",), images=(10, 100, 5000)),
+        completed=False,
+        paused_at=5000,
+        command="gfe-viz data-efficiency --images 100000 --stop-at 5000",
+    )
     source = committed_results(tmp_path)
     gfe = {r["images_seen"] for r in source.rows if r["method"] == "gfe"}
     assert gfe == {10, 100, 5000} and source.folders["mnist", "gfe"] == tmp_path / "part"
@@ -92,7 +128,12 @@ def test_curves_are_seed_means_with_the_seed_range_shaded():
     expected = [np.mean([0.5 / n + 0.1 * s for s in range(3)]) for n in (10, 100)]
     assert np.allclose(ae_line.y, expected, rtol=1e-4)
     band = figure.data[0]
-    assert band.fill == "toself" and band.mode == "lines" and np.isclose(max(band.y), 0.5 / 10 + 0.2) and np.isclose(min(band.y), 0.5 / 100)
+    assert (
+        band.fill == "toself"
+        and band.mode == "lines"
+        and np.isclose(max(band.y), 0.5 / 10 + 0.2)
+        and np.isclose(min(band.y), 0.5 / 100)
+    )
     time_line = figure.data[3]
     assert np.allclose(time_line.x, [1 + 1, 10 + 1]) and not time_line.showlegend  # mean wall time of the seeds
     assert figure.layout.xaxis.type == "log" and figure.layout.xaxis2.type == "log"
@@ -119,8 +160,9 @@ def test_each_method_takes_its_longest_run_of_the_same_batch_and_latent_size(tmp
 @pytest.fixture(scope="module")
 def stored_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("stored") / "run"
-    settings = DataEfficiencySettings(images=40, batch_size=5, methods=("gfe", "ae"), val_images=10, checkpoints=3,
-                                      tau=10.0)
+    settings = DataEfficiencySettings(
+        images=40, batch_size=5, methods=("gfe", "ae"), val_images=10, checkpoints=3, tau=10.0
+    )
     run_data_efficiency(settings, out, device="cpu", progress=False)
     return out, settings
 
@@ -151,9 +193,14 @@ def test_the_slider_steps_through_every_stored_checkpoint(stored_run):
 
 def test_a_method_shows_its_last_checkpoint_before_the_slider():
     images = torch.zeros(2, 1, 28, 28)
-    r = Reconstructions("mnist", images, {"ae": [16, 160, 1600], "gfe": [16, 100]},
-                        {"ae": torch.rand(3, 2, 1, 28, 28), "gfe": torch.rand(2, 2, 1, 28, 28)},
-                        {"ae": [0.5, 0.3, 0.2], "gfe": [0.4, 0.25]}, "test")
+    r = Reconstructions(
+        "mnist",
+        images,
+        {"ae": [16, 160, 1600], "gfe": [16, 100]},
+        {"ae": torch.rand(3, 2, 1, 28, 28), "gfe": torch.rand(2, 2, 1, 28, 28)},
+        {"ae": [0.5, 0.3, 0.2], "gfe": [0.4, 0.25]},
+        "test",
+    )
     view = reconstruction_view(r)
     assert list(view.controls["images_seen"].options) == [16, 100, 160, 1600]
     assert view.summary["gfe_images_seen"] == 100 and view.summary["ae_images_seen"] == 1600  # the last value
@@ -171,8 +218,9 @@ def test_live_reconstructions_are_made_once_per_checkpoint(experiment):
     view = reconstruction_view(live)
     assert list(view.controls["images_seen"].options) == experiment.checkpoints
     made = []
-    assert lesson_reconstructions(CurveSource([], "none", live=True), "tiny",
-                                  lambda d: made.append(d) or experiment, n_show=4).description.startswith("live")
+    assert lesson_reconstructions(
+        CurveSource([], "none", live=True), "tiny", lambda d: made.append(d) or experiment, n_show=4
+    ).description.startswith("live")
     assert made == ["tiny"]
     with pytest.raises(ValueError, match="n_show must be a positive integer, got 0"):
         live_reconstructions(experiment, n_show=0)

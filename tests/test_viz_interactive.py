@@ -5,8 +5,14 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from gfe_viz.viz.interactive import (SLIDER_ROOM, control_choices, figure_output, format_summary, interactive_view,
-                                     precomputed_figure)
+from gfe_viz.viz.interactive import (
+    SLIDER_ROOM,
+    control_choices,
+    figure_output,
+    format_summary,
+    interactive_view,
+    precomputed_figure,
+)
 
 
 def make_view(**options):
@@ -169,13 +175,16 @@ def test_format_summary_rounds_to_significant_digits():
 
 def stepped_view():
     """A view over a discrete ``n`` (a selection slider) and a continuous ``scale``; its title names both."""
+
     def render(n, scale):
         figure = go.Figure([go.Scatter(x=[0, 1], y=[0, 1], name="fixed"), go.Scatter(x=[0, 1], y=[n, n * scale])])
         figure.update_layout(title=f"n={n}, scale={scale:g}", height=300)
         return figure, {"n": n}
 
-    controls = {"n": widgets.SelectionSlider(options=[1, 2, 5], value=2, description="images"),
-                "scale": widgets.FloatSlider(value=1.0, min=0.0, max=5.0)}
+    controls = {
+        "n": widgets.SelectionSlider(options=[1, 2, 5], value=2, description="images"),
+        "scale": widgets.FloatSlider(value=1.0, min=0.0, max=5.0),
+    }
     return interactive_view(render, controls)
 
 
@@ -191,18 +200,24 @@ def test_a_precomputed_figure_holds_the_view_at_every_value_behind_its_own_slide
     assert [frame.layout.title.text for frame in figure.frames] == ["n=1, scale=3", "n=2, scale=3", "n=5, scale=3"]
     assert all(frame.layout.height is None for frame in figure.frames)
     assert [trace.name for trace in figure.data] == ["fixed", None]
-    assert list(figure.data[1].y) == [2, 6] and figure.layout.title.text == "n=2, scale=3"  # starts at the current value
+    assert (
+        list(figure.data[1].y) == [2, 6] and figure.layout.title.text == "n=2, scale=3"
+    )  # starts at the current value
     (slider,) = figure.layout.sliders
     assert slider.active == 1 and slider.currentvalue.prefix == "images: "
     # below the figure as it was (300 px, plotly's margins t 100 and b 80 around 120 px of plots), in room added for it
     assert figure.layout.height == 300 + SLIDER_ROOM and figure.layout.margin.b == 80 + SLIDER_ROOM
     assert slider.yanchor == "top" and slider.y == pytest.approx(-80 / 120)
-    assert [(s.label, s.method, list(s.args[0])) for s in slider.steps] == [(k, "animate", [k]) for k in ("1", "2", "5")]
+    assert [(s.label, s.method, list(s.args[0])) for s in slider.steps] == [
+        (k, "animate", [k]) for k in ("1", "2", "5")
+    ]
     assert view.values == {"n": 2, "scale": 3.0} and view.summary_line.value == line  # the view is left as it was
 
 
 def test_an_int_slider_is_precomputed_at_each_of_its_steps():
-    view = interactive_view(lambda k: (go.Figure(go.Bar(y=[k])), {}), {"k": widgets.IntSlider(value=4, min=0, max=6, step=2)})
+    view = interactive_view(
+        lambda k: (go.Figure(go.Bar(y=[k])), {}), {"k": widgets.IntSlider(value=4, min=0, max=6, step=2)}
+    )
     figure = precomputed_figure(view, "k")
     assert [frame.name for frame in figure.frames] == ["0", "2", "4", "6"] and figure.layout.sliders[0].active == 2
 
@@ -211,15 +226,22 @@ def test_precomputed_figure_refuses_what_it_cannot_precompute():
     view = stepped_view()
     with pytest.raises(ValueError, match=r"control must be one of the view's controls \['n', 'scale'\], got 'tau'"):
         precomputed_figure(view, "tau")
-    with pytest.raises(ValueError, match="control 'scale' must be a selection, an IntSlider or a FloatLogSlider to go through its values, got a FloatSlider"):
+    with pytest.raises(
+        ValueError,
+        match="control 'scale' must be a selection, an IntSlider or a FloatLogSlider to go through its values,"
+        " got a FloatSlider",
+    ):
         precomputed_figure(view, "scale")
     with pytest.raises(ValueError, match="control 'n' has 3 values, more than max_values=2"):
         precomputed_figure(view, "n", max_values=2)
-    growing = interactive_view(lambda n: (go.Figure([go.Scatter(y=[i]) for i in range(n)]), {}),
-                               {"n": widgets.Dropdown(options=[1, 2])})
+    growing = interactive_view(
+        lambda n: (go.Figure([go.Scatter(y=[i]) for i in range(n)]), {}), {"n": widgets.Dropdown(options=[1, 2])}
+    )
     with pytest.raises(ValueError, match=r"draws \[1, 2\] traces at different values of 'n'"):
         precomputed_figure(growing, "n")
-    animated = interactive_view(lambda n: (go.Figure(go.Scatter(y=[n]), frames=[go.Frame(data=[go.Scatter(y=[0])])]), {}),
-                                {"n": widgets.Dropdown(options=[1, 2])})
+    animated = interactive_view(
+        lambda n: (go.Figure(go.Scatter(y=[n]), frames=[go.Frame(data=[go.Scatter(y=[0])])]), {}),
+        {"n": widgets.Dropdown(options=[1, 2])},
+    )
     with pytest.raises(ValueError, match="an animation already"):
         precomputed_figure(animated, "n")

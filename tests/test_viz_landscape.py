@@ -7,22 +7,23 @@ import torch
 
 from gfe_viz import AMD, AMD_MNIST, RK4, encode
 from gfe_viz.analysis.landscapes import latent_limits, loss_landscape, sample_path
+from gfe_viz.style import PATH_COLORS
 from gfe_viz.viz.landscape import EXCESS_FLOOR, flow_view, landscape_heatmap, path_traces, pixels, trajectory_animation
-from gfe_viz.viz.style import PATH_COLORS
 
 
 def test_landscape_heatmap_and_one_line_per_path(linear):
     decoder, x = linear
     land = loss_landscape(decoder, x, (-2.0, 2.0, -2.0, 2.0), resolution=11, loss="mse")
     paths = {"a": np.array([[0.0, 0.0], [1.0, 1.0]]), "b": np.array([[1.0, 0.0], [0.5, 0.5], [0.2, 0.1]])}
-    traces = [landscape_heatmap(land)] + [trace for k, (name, path) in enumerate(paths.items())
-                                          for trace in path_traces(name, path, PATH_COLORS[k])]
+    traces = [landscape_heatmap(land)] + [
+        trace for k, (name, path) in enumerate(paths.items()) for trace in path_traces(name, path, PATH_COLORS[k])
+    ]
     assert [trace.type for trace in traces] == ["heatmap", "scatter", "scatter", "scatter", "scatter"]
     assert [trace.name for trace in traces] == ["landscape", "a", "a: z0 → z*", "b", "b: z0 → z*"]
     heat = traces[0]
     assert np.allclose(heat.z, np.log10(land.loss - land.loss.min() + EXCESS_FLOOR), rtol=1e-5)
     assert np.allclose(heat.customdata, land.loss, rtol=1e-6)
-    assert list(traces[4].x) == pytest.approx([1.0, 0.2]) and list(traces[3].y) == pytest.approx([0, .5, .1])
+    assert list(traces[4].x) == pytest.approx([1.0, 0.2]) and list(traces[3].y) == pytest.approx([0, 0.5, 0.1])
 
 
 def test_animation_frames_follow_the_path_and_decode_it(tiny):
@@ -57,8 +58,9 @@ def test_animation_takes_the_losses_a_recorded_solve_carries(tiny, solver):
     result = encode(decoder, x, solver=solver, tau=200.0, record=True)
     t, path = sample_path(result)
     land = loss_landscape(decoder, x, latent_limits(path), resolution=5)
-    carried = trajectory_animation(decoder, x, land, t, path, n_frames=6,
-                                   losses=result.trajectory.sample_loss(0).numpy())
+    carried = trajectory_animation(
+        decoder, x, land, t, path, n_frames=6, losses=result.trajectory.sample_loss(0).numpy()
+    )
     evaluated = trajectory_animation(decoder, x, land, t, path, n_frames=6)
     titles = [frame.layout.title.text for frame in carried.frames]
     assert titles == [frame.layout.title.text for frame in evaluated.frames] and len(set(titles)) == len(titles)
@@ -98,8 +100,9 @@ def count_solves(monkeypatch) -> list[str]:
     import gfe_viz.viz.landscape as landscape
 
     real, solvers = landscape.flow_path, []
-    monkeypatch.setattr(landscape, "flow_path", lambda *args, **kwargs: solvers.append(args[2].name)
-                        or real(*args, **kwargs))
+    monkeypatch.setattr(
+        landscape, "flow_path", lambda *args, **kwargs: solvers.append(args[2].name) or real(*args, **kwargs)
+    )
     return solvers
 
 
@@ -145,10 +148,11 @@ def test_flow_view_computes_every_landscape_with_the_view(tiny, monkeypatch):
 
     decoder, images = tiny
     real, made = landscape.loss_landscape, []
-    monkeypatch.setattr(landscape, "loss_landscape",
-                        lambda *args, **kwargs: made.append(args[1]) or real(*args, **kwargs))
+    monkeypatch.setattr(
+        landscape, "loss_landscape", lambda *args, **kwargs: made.append(args[1]) or real(*args, **kwargs)
+    )
     view = flow_view(decoder, images, tau=100.0, resolution=9, n_frames=4)
-    assert [torch.equal(x, images[i:i + 1]) for i, x in enumerate(made)] == [True] * images.shape[0]
+    assert [torch.equal(x, images[i : i + 1]) for i, x in enumerate(made)] == [True] * images.shape[0]
     view.update(image=2)
     second = np.array(view.figure.data[0].z)
     view.update(image=1)

@@ -8,12 +8,17 @@ import pytest
 import torch
 
 from gfe_viz import Autoencoder, MLPDecoder, encode
+from gfe_viz.analysis.landscapes import latent_limits, loss_landscape
+from gfe_viz.analysis.latent_metrics import (
+    decoder_of,
+    distinct_endpoints,
+    latent_codes,
+    neighbour_accuracy,
+    restart_encodings,
+)
 from gfe_viz.flows import GradientFlow
 from gfe_viz.training import EncodeSettings
-from gfe_viz.analysis.latent_metrics import (decoder_of, distinct_endpoints, latent_codes, neighbour_accuracy,
-                                             restart_encodings)
 from gfe_viz.viz.interactive import _as_json
-from gfe_viz.analysis.landscapes import latent_limits, loss_landscape
 from gfe_viz.viz.landscape import landscape_heatmap
 from gfe_viz.viz.latent import interpolation_view, landscape_box, latent_scatter_figure, restarts_view
 
@@ -153,12 +158,13 @@ def test_landscape_box_holds_the_starts_ends_and_z0_box():
     for _ in range(200):
         radius = float(g.uniform(0.25, 8.0))
         points = g.normal(size=(int(g.integers(1, 20)), 2)) * g.uniform(0.1, 10.0) + g.normal(size=2) * 3
-        low1, high1, low2, high2 = latent_limits(np.vstack([points, [[-radius, -radius], [radius, radius]]]),
-                                                 margin=0.1)
+        low1, high1, low2, high2 = latent_limits(
+            np.vstack([points, [[-radius, -radius], [radius, radius]]]), margin=0.1
+        )
         box = landscape_box(points, radius)
         assert box[0] <= low1 and box[1] >= high1 and box[2] <= low2 and box[3] >= high2
         assert box[1] - box[0] == pytest.approx(box[3] - box[2])  # square
-        assert box[1] - box[0] <= 2 ** 0.25 * 17 / 16 * (high1 - low1) + 1e-9  # at most about a quarter wider
+        assert box[1] - box[0] <= 2**0.25 * 17 / 16 * (high1 - low1) + 1e-9  # at most about a quarter wider
     inside = np.array([[0.3, -0.2], [-1.0, 0.9]])
     assert landscape_box(inside, 2.0) == landscape_box(inside * 0.5, 2.0)  # ends inside the z0 box: the z0 box decides
 
@@ -171,7 +177,9 @@ def test_restarts_view_computes_each_landscape_once(models, images, monkeypatch)
         def call(*args, **kwargs):
             calls[name] += 1
             return function(*args, **kwargs)
+
         return call
+
     monkeypatch.setattr(latent, "restart_encodings", counted("solves", latent.restart_encodings))
     monkeypatch.setattr(latent, "loss_landscape", counted("landscapes", latent.loss_landscape))
     view = restarts_view(models["GFE"], images, n_restarts=5, radius=8.0, resolution=11, encoding=FAST)
@@ -183,7 +191,8 @@ def test_restarts_view_computes_each_landscape_once(models, images, monkeypatch)
     drawn = view.figure.data[0]
     points = torch.cat([result.trajectory.z[0], result.z]).numpy()
     fresh = loss_landscape(models["GFE"], images[:1], landscape_box(points, 8.0), 11)
-    assert _as_json(drawn.to_plotly_json()) == _as_json(landscape_heatmap(fresh).update(
-        showscale=False, xaxis="x", yaxis="y").to_plotly_json())
+    assert _as_json(drawn.to_plotly_json()) == _as_json(
+        landscape_heatmap(fresh).update(showscale=False, xaxis="x", yaxis="y").to_plotly_json()
+    )
     view.update(image=3)
     assert calls == {"solves": 5, "landscapes": 2}

@@ -16,8 +16,14 @@ def test_amd_on_the_quadratic_reaches_the_minimum_faster_with_momentum():
     assert abs(float(second.result.z[0, 0])) < abs(float(first.result.z[0, 0]))
     no_stop = AMD_MNIST.replace(conv_tol=0.0)
     figure = damping_figure(lam=0.01, tau=400.0, amd=no_stop, dts=(1.0, 10.0))
-    assert [trace.name for trace in figure.data] == ["first order, exact", "first order, AMD", "second order, exact",
-                                                     "second order, AMD", "dt = 1", "dt = 10"]
+    assert [trace.name for trace in figure.data] == [
+        "first order, exact",
+        "first order, AMD",
+        "second order, exact",
+        "second order, AMD",
+        "dt = 1",
+        "dt = 10",
+    ]
     t, z = quadratic_runs(0.01, 400.0, no_stop)[1].result.trajectory.sample(0)
     assert float(t[-1]) >= 400.0
     assert np.allclose(figure.data[3].x, t.numpy(), rtol=1e-6) and np.allclose(figure.data[3].y, z[:, 0], atol=1e-6)
@@ -31,8 +37,14 @@ def test_orders_figure_and_summary(tiny):
     land = loss_landscape(decoder, images[1:2], latent_limits(runs[0].result.z.numpy()), resolution=7)
     figure = orders_figure(land, runs, sample=1)
     assert [trace.name for trace in figure.data] == [
-        "landscape", "first order", "first order: z0 → z*", "first order: loss",
-        "second order", "second order: z0 → z*", "second order: loss"]
+        "landscape",
+        "first order",
+        "first order: z0 → z*",
+        "first order: loss",
+        "second order",
+        "second order: z0 → z*",
+        "second order: loss",
+    ]
     assert figure.data[2].x[-1] == pytest.approx(float(runs[0].result.z[1, 0]), abs=1e-6)
     assert figure.data[6].x[-1] == pytest.approx(float(runs[1].result.stats.nfe[1]))
     summary = orders_summary(runs)
@@ -58,7 +70,9 @@ def test_orders_view_keeps_one_landscape_per_image_while_the_paths_fit_it(tiny, 
 
     decoder, images = tiny
     real, boxes = orders.loss_landscape, []
-    monkeypatch.setattr(orders, "loss_landscape", lambda *args, **kwargs: boxes.append(args[2]) or real(*args, **kwargs))
+    monkeypatch.setattr(
+        orders, "loss_landscape", lambda *args, **kwargs: boxes.append(args[2]) or real(*args, **kwargs)
+    )
     view = orders_view(decoder, images, tau=1000.0, resolution=7, precompute=False)
     default = np.array(view.figure.data[0].z)
     view.update(tau=10.0)  # shorter paths: inside the default box
@@ -77,8 +91,9 @@ def test_orders_view_prerenders_images_and_horizons_as_a_fresh_render_draws_them
     view.prerender("image")
     view.prerender("tau", [10.0, 100.0])
     real, solves = solver_runs.encode, []
-    monkeypatch.setattr(solver_runs, "encode", lambda *args, **kwargs: solves.append(kwargs["order"])
-                        or real(*args, **kwargs))
+    monkeypatch.setattr(
+        solver_runs, "encode", lambda *args, **kwargs: solves.append(kwargs["order"]) or real(*args, **kwargs)
+    )
     fresh = orders_view(decoder, images, tau=1000.0, resolution=7, precompute=False)
     for setting in ({"image": 2}, {"tau": 100.0}):
         solves.clear()

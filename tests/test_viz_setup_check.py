@@ -3,8 +3,7 @@
 import numpy as np
 import torch
 
-from gfe_viz.viz.setup_check import (PACKAGES, WIDGETS_EXTENSION, environment_report, widget_check_view,
-                                     zero_crossings)
+from gfe_viz.viz.setup_check import PACKAGES, WIDGETS_EXTENSION, environment_report, widget_check_view, zero_crossings
 
 
 def test_zero_crossings_counts_sign_changes():

@@ -14,10 +14,16 @@ def comparison():
     rng = np.random.default_rng(0)
     full = rng.normal(size=(3, 50))
     approx = full + rng.normal(size=(3, 50)) * np.array([[0.5], [0.2], [0.01]])
-    return GradientComparison(tau=np.array([1.0, 10.0, 100.0]), cosine=np.array([0.9, 0.95, 0.999]),
-                              norm_ratio=np.array([1.1, 0.97, 1.0]), grad_norm=np.array([0.1, 0.01, 0.001]),
-                              loss=np.array([0.4, 0.3, 0.25]), nfe=np.array([2.0, 9.0, 27.0]),
-                              approx_entries=approx, full_entries=full)
+    return GradientComparison(
+        tau=np.array([1.0, 10.0, 100.0]),
+        cosine=np.array([0.9, 0.95, 0.999]),
+        norm_ratio=np.array([1.1, 0.97, 1.0]),
+        grad_norm=np.array([0.1, 0.01, 0.001]),
+        loss=np.array([0.4, 0.3, 0.25]),
+        nfe=np.array([2.0, 9.0, 27.0]),
+        approx_entries=approx,
+        full_entries=full,
+    )
 
 
 def test_agreement_figure_plots_both_measures_against_tau_and_gradient_norm(comparison):
@@ -43,8 +49,7 @@ def test_scatter_view_shows_the_entries_of_the_chosen_horizon(comparison):
     view.update(tau=10.0)
     entries = view.figure.data[0]
     assert np.allclose(entries.y, comparison.approx_entries[1], rtol=1e-3)
-    assert view.summary == {"tau": 10.0, "cosine": 0.95, "norm_ratio": 0.97, "grad_norm": 0.01, "loss": 0.3,
-                            "nfe": 9.0}
+    assert view.summary == {"tau": 10.0, "cosine": 0.95, "norm_ratio": 0.97, "grad_norm": 0.01, "loss": 0.3, "nfe": 9.0}
     current = [t for t in view.figure.data if t.name == "cosine similarity at tau"][0]
     assert list(current.x) == [10.0] and list(current.y) == [0.95]
     assert view.report() == "tau=10, cosine=0.95, norm_ratio=0.97, grad_norm=0.01, loss=0.3, nfe=9"

@@ -58,8 +58,10 @@ def figure_element(figure: dict, element_id: str) -> str:
     if not re.fullmatch(r"[A-Za-z][\w-]*", element_id):
         raise ValueError(f"element_id must be a letter followed by letters, digits, '_' or '-', got {element_id!r}")
     payload = json.dumps(figure, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
-    return (f'<div class="gfe-figure"><div class="gfe-plotly" id="{element_id}"></div>'
-            f'<script type="application/json" data-figure-for="{element_id}">{payload}</script></div>')
+    return (
+        f'<div class="gfe-figure"><div class="gfe-plotly" id="{element_id}"></div>'
+        f'<script type="application/json" data-figure-for="{element_id}">{payload}</script></div>'
+    )
 
 
 def lesson_command(readme: str) -> str:
@@ -72,9 +74,11 @@ def lesson_command(readme: str) -> str:
 
 def kernel_note(command: str) -> str:
     """The note under a widget view: its controls need a kernel, and how to get one."""
-    return ('<div class="gfe-kernel-note"><b>The controls of this view need a running Python kernel.</b> '
-            "This page shows them at the values the lesson was run with, and the figure drawn for those. "
-            f"To move them, open the lesson in JupyterLab: <code>{html.escape(command)}</code></div>")
+    return (
+        '<div class="gfe-kernel-note"><b>The controls of this view need a running Python kernel.</b> '
+        "This page shows them at the values the lesson was run with, and the figure drawn for those. "
+        f"To move them, open the lesson in JupyterLab: <code>{html.escape(command)}</code></div>"
+    )
 
 
 class _Snapshot:
@@ -86,23 +90,30 @@ class _Snapshot:
     def model(self, reference: str) -> str:
         model_id = reference.removeprefix("IPY_MODEL_")
         if model_id not in self.state:
-            raise KeyError(f"widget model {model_id} is not in the notebook's stored widget state: "
-                           "re-execute the notebook so that its widget state is saved with it")
+            raise KeyError(
+                f"widget model {model_id} is not in the notebook's stored widget state: "
+                "re-execute the notebook so that its widget state is saved with it"
+            )
         model = self.state[model_id]
         name, values = model["model_name"], model["state"]
         description = values.get("description") or ""
         if name in _BOXES:
             direction = "row" if name == "HBoxModel" else "column"
-            return (f'<div class="gfe-widget-box gfe-widget-{direction}">'
-                    + "".join(self.model(child) for child in values.get("children", [])) + "</div>")
+            return (
+                f'<div class="gfe-widget-box gfe-widget-{direction}">'
+                + "".join(self.model(child) for child in values.get("children", []))
+                + "</div>"
+            )
         if name in _FOLDS:
             titles = values.get("titles") or []
             opened = values.get("selected_index")
             parts = []
             for k, child in enumerate(values.get("children", [])):
                 title = titles[k] if k < len(titles) and titles[k] else f"part {k + 1}"
-                parts.append(f'<details class="gfe-widget-fold"{" open" if opened == k else ""}>'
-                             f"<summary>{html.escape(title)}</summary>{self.model(child)}</details>")
+                parts.append(
+                    f'<details class="gfe-widget-fold"{" open" if opened == k else ""}>'
+                    f"<summary>{html.escape(title)}</summary>{self.model(child)}</details>"
+                )
             return "".join(parts)
         if name in ("HTMLModel", "HTMLMathModel"):
             label = f"<b>{html.escape(description)}</b> " if description else ""
@@ -118,9 +129,12 @@ class _Snapshot:
             labels, index = values.get("_options_labels", []), values.get("index")
             if name == "RadioButtonsModel":
                 chosen = ' class="gfe-chosen"'
-                options = "".join(f"<li{chosen if k == index else ''}>{html.escape(label)}</li>"
-                                  for k, label in enumerate(labels))
-                return f'<div class="gfe-control">{html.escape(description)}<ul class="gfe-options">{options}</ul></div>'
+                options = "".join(
+                    f"<li{chosen if k == index else ''}>{html.escape(label)}</li>" for k, label in enumerate(labels)
+                )
+                return (
+                    f'<div class="gfe-control">{html.escape(description)}<ul class="gfe-options">{options}</ul></div>'
+                )
             shown = labels[index] if isinstance(index, int) and 0 <= index < len(labels) else "(none chosen)"
             return self.control(description, shown, f"one of {len(labels)}: " + ", ".join(labels))
         value = values.get("value")
@@ -128,14 +142,16 @@ class _Snapshot:
             low, high = values["min"], values["max"]
             if name == "FloatLogSliderModel":
                 base = values.get("base", 10)
-                low, high = base ** low, base ** high
+                low, high = base**low, base**high
             return self.control(description, _number(value), f"slider from {_number(low)} to {_number(high)}")
         return self.control(description, _number(value), name.removesuffix("Model"))
 
     @staticmethod
     def control(description: str, value: str, what: str) -> str:
-        return (f'<span class="gfe-control" title="{html.escape(what)}"><span class="gfe-control-name">'
-                f"{html.escape(description)}</span> {html.escape(value)}</span>")
+        return (
+            f'<span class="gfe-control" title="{html.escape(what)}"><span class="gfe-control-name">'
+            f"{html.escape(description)}</span> {html.escape(value)}</span>"
+        )
 
     def output(self, output: dict) -> str:
         """One output held by an Output widget, as HTML."""
@@ -144,7 +160,11 @@ class _Snapshot:
             return figure_element(data[PLOTLY_MIME], next(self.ids))
         if "text/html" in data:
             return _text(data["text/html"])
-        text = _text(output.get("text", "")) if output.get("output_type") == "stream" else _text(data.get("text/plain", ""))
+        text = (
+            _text(output.get("text", ""))
+            if output.get("output_type") == "stream"
+            else _text(data.get("text/plain", ""))
+        )
         return f"<pre>{html.escape(text)}</pre>"
 
 
@@ -202,12 +222,14 @@ MATHJAX_URL = f"{MATHJAX_DIR}/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
 # before MathJax falls back to fonts it does not have; its blank test font is taken from the machine (MathJax
 # declares it at url(about:blank), which Chromium refuses with a console error); and no hidden MathML copy of
 # each formula (assistiveMML), whose \mathcal would load a TeX web font that the copy lacks.
-MATHJAX_FONT = ('<script type="text/x-mathjax-config">MathJax.Hub.Config({menuSettings: {assistiveMML: false}, '
-                '"HTML-CSS": {availableFonts: [], '
-                'preferredFont: null, webFont: "STIX-Web", imageFont: null, styles: {"@font-face": '
-                '{"font-family": "MathJax_Blank", src: "local(\'MathJax_Blank\')"}}}});'
-                'MathJax.Hub.Register.StartupHook("HTML-CSS Jax Ready", function () {'
-                ' MathJax.OutputJax["HTML-CSS"].Font.timeout = 60000; });</script>')
+MATHJAX_FONT = (
+    '<script type="text/x-mathjax-config">MathJax.Hub.Config({menuSettings: {assistiveMML: false}, '
+    '"HTML-CSS": {availableFonts: [], '
+    'preferredFont: null, webFont: "STIX-Web", imageFont: null, styles: {"@font-face": '
+    '{"font-family": "MathJax_Blank", src: "local(\'MathJax_Blank\')"}}}});'
+    'MathJax.Hub.Register.StartupHook("HTML-CSS Jax Ready", function () {'
+    ' MathJax.OutputJax["HTML-CSS"].Font.timeout = 60000; });</script>'
+)
 
 
 def _repository(config) -> Path:
@@ -224,12 +246,24 @@ def on_files(files, config):
     for path in sorted((root / "notebooks").glob("*.ipynb")):
         notebook = json.loads(path.read_text(encoding="utf-8"))
         (build / LESSONS / path.name).write_text(json.dumps(static_notebook(notebook, command)), encoding="utf-8")
-        files.append(File(f"{LESSONS}/{path.name}", src_dir=str(build), dest_dir=config.site_dir,
-                          use_directory_urls=config.use_directory_urls))
-    files.append(File.generated(config, PLOTLY_JS, abs_src_path=str(Path(plotly.__file__).parent / "package_data" / "plotly.min.js")))
+        files.append(
+            File(
+                f"{LESSONS}/{path.name}",
+                src_dir=str(build),
+                dest_dir=config.site_dir,
+                use_directory_urls=config.use_directory_urls,
+            )
+        )
+    files.append(
+        File.generated(
+            config, PLOTLY_JS, abs_src_path=str(Path(plotly.__file__).parent / "package_data" / "plotly.min.js")
+        )
+    )
     mathjax = Path(jupyter_server_mathjax.__file__).parent / "static"
     for path in sorted(p for p in mathjax.rglob("*") if p.is_file()):
-        files.append(File.generated(config, f"{MATHJAX_DIR}/{path.relative_to(mathjax).as_posix()}", abs_src_path=str(path)))
+        files.append(
+            File.generated(config, f"{MATHJAX_DIR}/{path.relative_to(mathjax).as_posix()}", abs_src_path=str(path))
+        )
     return files
 
 

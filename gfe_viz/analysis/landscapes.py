@@ -46,8 +46,13 @@ class FlowPath:
     summary: dict[str, float | int | str]
 
 
-def loss_landscape(decoder: nn.Module, x: torch.Tensor, limits: tuple[float, float, float, float],
-                   resolution: int = 61, loss: str = "bce") -> Landscape:
+def loss_landscape(
+    decoder: nn.Module,
+    x: torch.Tensor,
+    limits: tuple[float, float, float, float],
+    resolution: int = 61,
+    loss: str = "bce",
+) -> Landscape:
     """l(x, D(z)) for one target ``x`` (shape (1, ...)) on a ``resolution``² grid over ``limits``.
 
     ``limits`` is (z1_min, z1_max, z2_min, z2_max). The grid is decoded in one batch.
@@ -75,8 +80,9 @@ def latent_limits(points: torch.Tensor | np.ndarray, margin: float = 0.5) -> tup
     return (float(center[0] - half), float(center[0] + half), float(center[1] - half), float(center[1] + half))
 
 
-def encoded_limits(decoder: nn.Module, images: torch.Tensor, solver: Solver, tau: float, loss: str = "bce",
-                   margin: float = 0.5) -> tuple[float, float, float, float]:
+def encoded_limits(
+    decoder: nn.Module, images: torch.Tensor, solver: Solver, tau: float, loss: str = "bce", margin: float = 0.5
+) -> tuple[float, float, float, float]:
     """:func:`latent_limits` around the origin and every image's z* (``images`` encoded from 0 in one
     batch): one box that holds the paths from 0 of all of them, for a view that shares it."""
     with torch.no_grad():
@@ -84,8 +90,9 @@ def encoded_limits(decoder: nn.Module, images: torch.Tensor, solver: Solver, tau
     return latent_limits(torch.cat([centers, torch.zeros(1, 2, dtype=centers.dtype)]).numpy(), margin=margin)
 
 
-def covering_limits(limits: tuple[float, float, float, float], points: torch.Tensor | np.ndarray,
-                    growth: float = 1.5) -> tuple[float, float, float, float]:
+def covering_limits(
+    limits: tuple[float, float, float, float], points: torch.Tensor | np.ndarray, growth: float = 1.5
+) -> tuple[float, float, float, float]:
     """``limits`` if they hold every one of ``points`` (N, 2), else that box grown about its centre by
     powers of ``growth`` (> 1) until they do.
 
@@ -102,8 +109,12 @@ def covering_limits(limits: tuple[float, float, float, float], points: torch.Ten
     if reach <= 1:
         return tuple(float(v) for v in limits)
     half = half * growth ** int(np.ceil(np.log(reach) / np.log(growth)))
-    return (float(center[0] - half[0]), float(center[0] + half[0]), float(center[1] - half[1]),
-            float(center[1] + half[1]))
+    return (
+        float(center[0] - half[0]),
+        float(center[0] + half[0]),
+        float(center[1] - half[1]),
+        float(center[1] + half[1]),
+    )
 
 
 def sample_path(result: EncodeResult, sample: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -119,27 +130,47 @@ def sample_path(result: EncodeResult, sample: int = 0) -> tuple[np.ndarray, np.n
     return t.double().numpy(), z.double().numpy()
 
 
-def flow_path(decoder: nn.Module, x: torch.Tensor, solver: Solver, z0: tuple[float, float], tau: float,
-              alpha_schedule: str = "constant", loss: str = "bce") -> FlowPath:
+def flow_path(
+    decoder: nn.Module,
+    x: torch.Tensor,
+    solver: Solver,
+    z0: tuple[float, float],
+    tau: float,
+    alpha_schedule: str = "constant",
+    loss: str = "bce",
+) -> FlowPath:
     """Encode one target ``x`` (1, ...) from ``z0`` with ``solver`` (recorded) and keep its path.
 
     The loss and its gradient are the hand-written ones where the decoder is an MLP (``gradient="auto"``):
     equal to autograd's to rounding, a third cheaper per evaluation.
     """
     x = one_target(x)
-    result = encode(decoder, x, solver=solver, loss=loss, z0=torch.tensor([z0], dtype=x.dtype), tau=tau,
-                    record=True, alpha_schedule=alpha_schedule, gradient="auto")
+    result = encode(
+        decoder,
+        x,
+        solver=solver,
+        loss=loss,
+        z0=torch.tensor([z0], dtype=x.dtype),
+        tau=tau,
+        record=True,
+        alpha_schedule=alpha_schedule,
+        gradient="auto",
+    )
     t, path = sample_path(result)
-    return FlowPath(t=t, path=path, loss=result.trajectory.sample_loss(0).double().numpy(),
-                    summary=result_summary(result))
+    return FlowPath(
+        t=t, path=path, loss=result.trajectory.sample_loss(0).double().numpy(), summary=result_summary(result)
+    )
 
 
 def path_losses(decoder: nn.Module, x: torch.Tensor, path: np.ndarray, loss: str = "bce") -> np.ndarray:
     """l(x, D(z)) at each point of ``path`` (K, 2) for one target ``x`` (1, ...), as (K,)."""
     x = one_target(x)
     with torch.no_grad():
-        return GradientFlow(decoder, loss=loss).loss(torch.as_tensor(path, dtype=x.dtype),
-                                                     x.expand(len(path), *x.shape[1:])).numpy()
+        return (
+            GradientFlow(decoder, loss=loss)
+            .loss(torch.as_tensor(path, dtype=x.dtype), x.expand(len(path), *x.shape[1:]))
+            .numpy()
+        )
 
 
 def decoded_images(decoder: nn.Module, z: torch.Tensor | np.ndarray, loss: str = "bce") -> np.ndarray:
@@ -155,10 +186,15 @@ def decoded_images(decoder: nn.Module, z: torch.Tensor | np.ndarray, loss: str =
 def result_summary(result: EncodeResult, sample: int = 0) -> dict[str, float | int | str]:
     """The numbers a view reports about one sample of an encode: loss, NFE, steps, status, z*."""
     z = result.z[sample].tolist()
-    return {"loss": float(result.loss[sample]), "nfe": int(result.stats.nfe[sample]),
-            "accepted": int(result.stats.accepted[sample]), "rejected": int(result.stats.rejected[sample]),
-            "t_end": float(result.stats.t[sample]), "status": Status(int(result.status[sample])).name.lower(),
-            **{f"z*_{k + 1}": float(v) for k, v in enumerate(z)}}
+    return {
+        "loss": float(result.loss[sample]),
+        "nfe": int(result.stats.nfe[sample]),
+        "accepted": int(result.stats.accepted[sample]),
+        "rejected": int(result.stats.rejected[sample]),
+        "t_end": float(result.stats.t[sample]),
+        "status": Status(int(result.status[sample])).name.lower(),
+        **{f"z*_{k + 1}": float(v) for k, v in enumerate(z)},
+    }
 
 
 def as_images(out: torch.Tensor) -> torch.Tensor:
@@ -195,6 +231,10 @@ def _points(points: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 def _check_limits(limits) -> None:
-    if (not isinstance(limits, (tuple, list)) or len(limits) != 4 or not limits[0] < limits[1]
-            or not limits[2] < limits[3]):
+    if (
+        not isinstance(limits, (tuple, list))
+        or len(limits) != 4
+        or not limits[0] < limits[1]
+        or not limits[2] < limits[3]
+    ):
         raise ValueError(f"limits must be (z1_min, z1_max, z2_min, z2_max) with min < max, got {limits!r}")

@@ -28,15 +28,17 @@ def decoder_of(model: nn.Module) -> nn.Module:
     return model.decoder if isinstance(model, Autoencoder) else model
 
 
-def latent_codes(model: nn.Module, images: torch.Tensor, encoding: EncodeSettings = DEMO_ENCODING,
-                 seed: int = 0) -> torch.Tensor:
+def latent_codes(
+    model: nn.Module, images: torch.Tensor, encoding: EncodeSettings = DEMO_ENCODING, seed: int = 0
+) -> torch.Tensor:
     """Codes (N, d) of ``images``: the AE's encoder output, or GFE's z* with ``encoding`` (z0 drawn from ``seed``)."""
     images = check_tensor("images", images, min_dim=2)
     with torch.no_grad():
         if isinstance(model, Autoencoder):
             return model.encode(images)
-        return encode(model, images, z0=encoding.z0, generator=torch.Generator().manual_seed(seed),
-                      **encoding.kwargs()).z
+        return encode(
+            model, images, z0=encoding.z0, generator=torch.Generator().manual_seed(seed), **encoding.kwargs()
+        ).z
 
 
 def neighbour_accuracy(codes: torch.Tensor, labels: torch.Tensor, k: int = 5) -> float:
@@ -48,8 +50,10 @@ def neighbour_accuracy(codes: torch.Tensor, labels: torch.Tensor, k: int = 5) ->
     check_positive_int("k", k)
     codes, labels = torch.as_tensor(codes, dtype=torch.float64), torch.as_tensor(labels)
     if codes.dim() != 2 or labels.shape != (codes.shape[0],) or not k < codes.shape[0]:
-        raise ValueError(f"codes must have shape (N, d) with N > k={k} and labels shape (N,), "
-                         f"got {tuple(codes.shape)} and {tuple(labels.shape)}")
+        raise ValueError(
+            f"codes must have shape (N, d) with N > k={k} and labels shape (N,), "
+            f"got {tuple(codes.shape)} and {tuple(labels.shape)}"
+        )
     distance = torch.cdist(codes, codes).fill_diagonal_(float("inf"))
     neighbours = labels[distance.topk(k, largest=False).indices]
     votes = torch.nn.functional.one_hot(neighbours, int(labels.max()) + 1).sum(1)
@@ -66,8 +70,9 @@ class Interpolation:
     loss_b: float
 
 
-def interpolate(model: nn.Module, z_a: torch.Tensor, z_b: torch.Tensor, s: float, x_a: torch.Tensor,
-            x_b: torch.Tensor) -> Interpolation:
+def interpolate(
+    model: nn.Module, z_a: torch.Tensor, z_b: torch.Tensor, s: float, x_a: torch.Tensor, x_b: torch.Tensor
+) -> Interpolation:
     """Decode the point a fraction ``s`` of the way from code ``z_a`` to ``z_b`` and score it against
     the images ``x_a`` and ``x_b`` (each shape (...), one image) with the model's loss."""
     decoder = decoder_of(model)
@@ -78,8 +83,14 @@ def interpolate(model: nn.Module, z_a: torch.Tensor, z_b: torch.Tensor, s: float
     return Interpolation(z=z, decoded=decoded, loss_a=float(losses[0]), loss_b=float(losses[1]))
 
 
-def restart_encodings(decoder: nn.Module, x: torch.Tensor, n_restarts: int = 16, radius: float = 2.0, seed: int = 0,
-                      encoding: EncodeSettings = DEMO_ENCODING) -> EncodeResult:
+def restart_encodings(
+    decoder: nn.Module,
+    x: torch.Tensor,
+    n_restarts: int = 16,
+    radius: float = 2.0,
+    seed: int = 0,
+    encoding: EncodeSettings = DEMO_ENCODING,
+) -> EncodeResult:
     """Encode one image ``x`` (shape (1, ...)) from ``n_restarts`` starts z0 ~ U[-radius, radius]^d.
 
     The solves are recorded (``record=True``): ``result.trajectory.z[0]`` holds the starts.
@@ -122,5 +133,9 @@ def compare_endpoints(decoder: nn.Module, result: EncodeResult, tol: float) -> E
     with torch.no_grad():
         decoded = torch.sigmoid(decoder(result.z[order]))
     change = (decoded - decoded[0]).flatten(1).abs().mean(1)
-    return Endpoints(distance=distance, decoded=decoded, picture_change=change,
-                     distinct=distinct_endpoints(result.z, result.loss, tol))
+    return Endpoints(
+        distance=distance,
+        decoded=decoded,
+        picture_change=change,
+        distinct=distinct_endpoints(result.z, result.loss, tol),
+    )

@@ -8,18 +8,18 @@ made once for all its checkpoints.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
 from .._checks import check_positive_int
 from ..experiments.data_efficiency import RECONSTRUCTIONS_FILE, load_reconstructions
-from ..viz.style import METHOD_LABELS
 from ..experiments.results_io import read_json, read_rows
 from ..live_experiment import LiveExperiment
+from ..style import METHOD_LABELS
 
 RESULTS_FILE = "results.csv"
 
@@ -65,14 +65,21 @@ def committed_results(root: str | os.PathLike = "results") -> CurveSource | None
             if shape == longest_shape and ((dataset, method) not in chosen or reach > chosen[dataset, method][0]):
                 chosen[dataset, method] = (reach, folder, mine)
     folders = {key: folder for key, (_, folder, _) in chosen.items()}
-    parts = [f"{dataset} {METHOD_LABELS.get(method, method)}: {_describe_run(folder)}"
-             for (dataset, method), folder in folders.items()]
-    return CurveSource(rows=[r for _, _, rows in chosen.values() for r in rows], folders=folders,
-                       description="result files, " + "; ".join(parts), live=False)
+    parts = [
+        f"{dataset} {METHOD_LABELS.get(method, method)}: {_describe_run(folder)}"
+        for (dataset, method), folder in folders.items()
+    ]
+    return CurveSource(
+        rows=[r for _, _, rows in chosen.values() for r in rows],
+        folders=folders,
+        description="result files, " + "; ".join(parts),
+        live=False,
+    )
 
 
-def curve_source(results: str | os.PathLike,
-                 experiments: dict[str, LiveExperiment] | Callable[[], dict[str, LiveExperiment]]) -> CurveSource:
+def curve_source(
+    results: str | os.PathLike, experiments: dict[str, LiveExperiment] | Callable[[], dict[str, LiveExperiment]]
+) -> CurveSource:
     """The committed results under ``results`` when there are any, else the rows of ``experiments``
     (a callable is called only then, so that a live run is made only when it is needed)."""
     found = committed_results(results)
@@ -84,10 +91,13 @@ def curve_source(results: str | os.PathLike,
     rows = [r for e in experiments.values() for r in e.rows()]
     first = next(iter(experiments.values()))
     n_images = first.checkpoints[-1]
-    return CurveSource(rows=rows, live=True,
-                       description=f"live run in this notebook ({n_images:,} images, 1 seed, "
-                                   f"{first.val_images.shape[0]} validation images); "
-                                   f"no finished {RESULTS_FILE} under {results}")
+    return CurveSource(
+        rows=rows,
+        live=True,
+        description=f"live run in this notebook ({n_images:,} images, 1 seed, "
+        f"{first.val_images.shape[0]} validation images); "
+        f"no finished {RESULTS_FILE} under {results}",
+    )
 
 
 @dataclass
@@ -117,16 +127,22 @@ def stored_reconstructions(source: CurveSource, dataset: str, n_show: int = 6) -
     images, seen, recon, val = None, {}, {}, {}
     for method, folder in folders.items():
         stored = load_reconstructions(folder)
-        unit = min((u for u in stored["units"].values() if u["dataset"] == dataset and u["method"] == method),
-                   key=lambda u: u["seed"])
+        unit = min(
+            (u for u in stored["units"].values() if u["dataset"] == dataset and u["method"] == method),
+            key=lambda u: u["seed"],
+        )
         images = stored["images"][dataset][:n_show].float() / 255
-        losses = {r["images_seen"]: r["val_loss"] for r in source.rows
-                  if (r["dataset"], r["method"], r["seed"]) == (dataset, method, unit["seed"])}
+        losses = {
+            r["images_seen"]: r["val_loss"]
+            for r in source.rows
+            if (r["dataset"], r["method"], r["seed"]) == (dataset, method, unit["seed"])
+        }
         seen[method] = list(unit["images_seen"])
         recon[method] = unit["reconstructions"][:, :n_show].float() / 255
         val[method] = [losses[n] for n in seen[method]]
-    return Reconstructions(dataset, images, seen, recon, val,
-                           description="stored by the committed runs, lowest seed of each")
+    return Reconstructions(
+        dataset, images, seen, recon, val, description="stored by the committed runs, lowest seed of each"
+    )
 
 
 def live_reconstructions(experiment: LiveExperiment, n_show: int = 6) -> Reconstructions:
@@ -134,15 +150,23 @@ def live_reconstructions(experiment: LiveExperiment, n_show: int = 6) -> Reconst
     made once, so that the slider only looks them up."""
     check_positive_int("n_show", n_show)
     images = experiment.val_images[:n_show]
-    recon = {method: torch.stack([run.reconstruct(images, n)[0] for n in experiment.checkpoints])
-             for method, run in experiment.runs.items()}
-    return Reconstructions(experiment.dataset, images, {m: list(experiment.checkpoints) for m in experiment.runs},
-                           recon, {m: list(run.trainer.history.val_loss) for m, run in experiment.runs.items()},
-                           description=f"live run ({experiment.checkpoints[-1]:,} images)")
+    recon = {
+        method: torch.stack([run.reconstruct(images, n)[0] for n in experiment.checkpoints])
+        for method, run in experiment.runs.items()
+    }
+    return Reconstructions(
+        experiment.dataset,
+        images,
+        {m: list(experiment.checkpoints) for m in experiment.runs},
+        recon,
+        {m: list(run.trainer.history.val_loss) for m, run in experiment.runs.items()},
+        description=f"live run ({experiment.checkpoints[-1]:,} images)",
+    )
 
 
-def lesson_reconstructions(source: CurveSource, dataset: str, live: Callable[[str], LiveExperiment],
-                           n_show: int = 6) -> Reconstructions:
+def lesson_reconstructions(
+    source: CurveSource, dataset: str, live: Callable[[str], LiveExperiment], n_show: int = 6
+) -> Reconstructions:
     """The committed runs' stored reconstructions of ``dataset``, or a live run's (``live(dataset)``,
     called only then)."""
     return stored_reconstructions(source, dataset, n_show) or live_reconstructions(live(dataset), n_show)

@@ -41,8 +41,16 @@ class SolverRun:
         return float(nfe[hit[0]]) if hit.size else None
 
 
-def run_solver(decoder: nn.Module, x: torch.Tensor, solver: str | Solver = "amd", tau: float = 1e4,
-               loss: str = "bce", z0: str | torch.Tensor = "zeros", name: str | None = None, **options) -> SolverRun:
+def run_solver(
+    decoder: nn.Module,
+    x: torch.Tensor,
+    solver: str | Solver = "amd",
+    tau: float = 1e4,
+    loss: str = "bce",
+    z0: str | torch.Tensor = "zeros",
+    name: str | None = None,
+    **options,
+) -> SolverRun:
     """Encode ``x`` with ``solver`` (a solver object or its name, options as for :func:`gfe_viz.encode`)
     and keep its loss history, which the recorded result carries (``result.trajectory``).
 
@@ -55,28 +63,48 @@ def run_solver(decoder: nn.Module, x: torch.Tensor, solver: str | Solver = "amd"
         raise ValueError(f"solver {solver!r} needs a step: pass dt=... (> 0)")
     result = encode(decoder, x, solver=solver, tau=tau, loss=loss, z0=z0, record=True, **options)
     traj = result.trajectory
-    return SolverRun(name=name or result.solver, result=result, t=traj.t.double().numpy(),
-                     nfe=traj.nfe.double().numpy(), loss=traj.loss.double().numpy())
+    return SolverRun(
+        name=name or result.solver,
+        result=result,
+        t=traj.t.double().numpy(),
+        nfe=traj.nfe.double().numpy(),
+        loss=traj.loss.double().numpy(),
+    )
 
 
 def amd_summary(result: EncodeResult) -> dict[str, float | int]:
     """Batch numbers of an AMD solve: mean loss, mean and max NFE, attempts accepted/rejected/forced, statuses."""
-    return {"mean_loss": float(result.loss.double().mean()), "mean_nfe": float(result.stats.nfe.double().mean()),
-            "max_nfe": int(result.stats.nfe.max()), "accepted": int(result.stats.accepted.sum()),
-            "rejected": int(result.stats.rejected.sum()), "forced": int(result.stats.forced.sum()),
-            **result.status_counts()}
+    return {
+        "mean_loss": float(result.loss.double().mean()),
+        "mean_nfe": float(result.stats.nfe.double().mean()),
+        "max_nfe": int(result.stats.nfe.max()),
+        "accepted": int(result.stats.accepted.sum()),
+        "rejected": int(result.stats.rejected.sum()),
+        "forced": int(result.stats.forced.sum()),
+        **result.status_counts(),
+    }
 
 
-def compare_solvers(decoder: nn.Module, x: torch.Tensor, tau: float = 1e4, euler_dt: float = 5.0,
-                    rk4_dt: float = 10.0, rtol: float = 1e-5, atol: float = 1e-7, amd: AMDOptions = AMD_MNIST,
-                    loss: str = "bce", n_save: int = 101) -> list[SolverRun]:
+def compare_solvers(
+    decoder: nn.Module,
+    x: torch.Tensor,
+    tau: float = 1e4,
+    euler_dt: float = 5.0,
+    rk4_dt: float = 10.0,
+    rtol: float = 1e-5,
+    atol: float = 1e-7,
+    amd: AMDOptions = AMD_MNIST,
+    loss: str = "bce",
+    n_save: int = 101,
+) -> list[SolverRun]:
     """Solve the same batch with AMD, euler (``euler_dt``), rk4 (``rk4_dt``) and dopri5 (``rtol``, ``atol``)."""
     common = dict(tau=tau, loss=loss)
-    return [run_solver(decoder, x, "amd", amd=amd, **common),
-            run_solver(decoder, x, "euler", dt=euler_dt, n_save=n_save, name=f"euler dt={euler_dt:g}", **common),
-            run_solver(decoder, x, "rk4", dt=rk4_dt, n_save=n_save, name=f"rk4 dt={rk4_dt:g}", **common),
-            run_solver(decoder, x, "dopri5", rtol=rtol, atol=atol, n_save=n_save, name=f"dopri5 rtol={rtol:g}",
-                       **common)]
+    return [
+        run_solver(decoder, x, "amd", amd=amd, **common),
+        run_solver(decoder, x, "euler", dt=euler_dt, n_save=n_save, name=f"euler dt={euler_dt:g}", **common),
+        run_solver(decoder, x, "rk4", dt=rk4_dt, n_save=n_save, name=f"rk4 dt={rk4_dt:g}", **common),
+        run_solver(decoder, x, "dopri5", rtol=rtol, atol=atol, n_save=n_save, name=f"dopri5 rtol={rtol:g}", **common),
+    ]
 
 
 def target_loss(runs: list[SolverRun], target: float | None = None) -> float:
@@ -101,14 +129,23 @@ def nfe_to_target(runs: list[SolverRun], target: float | None = None) -> dict[st
 ORDER_NAMES = {1: "first order", 2: "second order"}
 
 
-def compare_orders(decoder: nn.Module, x: torch.Tensor, tau: float = 1e4, solver: str = "amd",
-                   amd: AMDOptions = AMD_MNIST, loss: str = "bce", z0: str | torch.Tensor = "zeros",
-                   **options) -> list[SolverRun]:
+def compare_orders(
+    decoder: nn.Module,
+    x: torch.Tensor,
+    tau: float = 1e4,
+    solver: str = "amd",
+    amd: AMDOptions = AMD_MNIST,
+    loss: str = "bce",
+    z0: str | torch.Tensor = "zeros",
+    **options,
+) -> list[SolverRun]:
     """Encode ``x`` with the first- and the second-order flow (options as for :func:`run_solver`; ``amd`` for AMD)."""
     if solver == "amd":
         options["amd"] = amd
-    return [run_solver(decoder, x, solver, tau=tau, loss=loss, z0=z0, order=order, name=name, **options)
-            for order, name in ORDER_NAMES.items()]
+    return [
+        run_solver(decoder, x, solver, tau=tau, loss=loss, z0=z0, order=order, name=name, **options)
+        for order, name in ORDER_NAMES.items()
+    ]
 
 
 def orders_summary(runs: list[SolverRun]) -> dict[str, float | int]:

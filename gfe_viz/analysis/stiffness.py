@@ -52,8 +52,15 @@ class EulerScan:
         return float(self.dts[bad[0]]) if bad.size else None
 
 
-def euler_scan(decoder: nn.Module, x: torch.Tensor, dts, n_steps: int = 100, z_min: torch.Tensor | None = None,
-               loss: str = "bce", z0: str | torch.Tensor = "zeros") -> EulerScan:
+def euler_scan(
+    decoder: nn.Module,
+    x: torch.Tensor,
+    dts,
+    n_steps: int = 100,
+    z_min: torch.Tensor | None = None,
+    loss: str = "bce",
+    z0: str | torch.Tensor = "zeros",
+) -> EulerScan:
     """Run Euler with each step in ``dts`` for ``n_steps`` steps and record how its loss ends.
 
     ``z_min``, if given, are the latents where the stability limits 2/lambda_max are measured
@@ -66,8 +73,9 @@ def euler_scan(decoder: nn.Module, x: torch.Tensor, dts, n_steps: int = 100, z_m
         raise ValueError(f"dts must be a non-empty list of finite steps > 0, got {dts!r}")
     final, best, best_z = [], [], None
     for dt in dts:
-        run = run_solver(decoder, x, "euler", tau=float(dt * n_steps), loss=loss, z0=z0, dt=float(dt),
-                         n_save=n_steps + 1)
+        run = run_solver(
+            decoder, x, "euler", tau=float(dt * n_steps), loss=loss, z0=z0, dt=float(dt), n_save=n_steps + 1
+        )
         losses = np.where(np.isfinite(run.loss), run.loss, np.inf)
         final.append(losses[-1])
         best.append(losses.min(0))

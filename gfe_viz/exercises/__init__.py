@@ -11,5 +11,15 @@ from . import adjoint, amd_rules, gradient_flow, second_order, truncation  # noq
 from .core import EXERCISES, Case, CodeExercise, PredictExercise, Verdict, check, get_exercise, solution
 from .display import ask, reveal
 
-__all__ = ["EXERCISES", "Case", "CodeExercise", "PredictExercise", "Verdict", "ask", "check", "get_exercise",
-           "reveal", "solution"]
+__all__ = [
+    "EXERCISES",
+    "Case",
+    "CodeExercise",
+    "PredictExercise",
+    "Verdict",
+    "ask",
+    "check",
+    "get_exercise",
+    "reveal",
+    "solution",
+]

@@ -31,6 +31,7 @@ def _package_gradient(decoder, x, z_star):
 def _problem(batch: int, attached: bool):
     """A small decoder, targets and a z*; ``attached``: z* is one Euler step from z0 built with the
     decoder's graph, so a gradient that does not detach it picks up the path term."""
+
     def make():
         decoder, x, z0 = small_problem(10 + batch, batch)
         if attached:
@@ -40,6 +41,7 @@ def _problem(batch: int, attached: bool):
         else:
             z_star = z0
         return dict(decoder=decoder, x=x, z_star=z_star)
+
     return make
 
 
@@ -50,35 +52,58 @@ def _gradient_fault(attached: bool):
         want, got = mismatch.expected.flatten(), mismatch.got.to(torch.float64).flatten()
         ratio = float(got @ want / (want @ want))
         if batch > 1 and math.isclose(ratio, batch, rel_tol=1e-4):
-            return (f"your gradient of {name} is {batch} times too large: the training loss is the mean over "
-                    f"the batch, not the sum")
+            return (
+                f"your gradient of {name} is {batch} times too large: the training loss is the mean over "
+                f"the batch, not the sum"
+            )
         if attached:
-            return (f"your gradient of {name} includes the path through z*: detach z* (the approximation "
-                    f"drops the trajectory term)")
+            return (
+                f"your gradient of {name} includes the path through z*: detach z* (the approximation "
+                f"drops the trajectory term)"
+            )
         return f"your gradient of {name} differs from d_theta mean_m l(x_m, D(z*_m)) at z*"
+
     return fault
 
 
-register(CodeExercise(
-    name="approximate_adjoint", notebook="04_training_the_decoder", solution=approximate_adjoint,
-    expected=_package_gradient,
-    cases=(Case("a batch of 4, z* a plain tensor", _problem(4, attached=False), _gradient_fault(False)),
-           Case("a batch of 3, z* one Euler step attached to the decoder", _problem(3, attached=True),
-                _gradient_fault(True)),
-           Case("a single sample", _problem(1, attached=False), _gradient_fault(False)))))
+register(
+    CodeExercise(
+        name="approximate_adjoint",
+        notebook="04_training_the_decoder",
+        solution=approximate_adjoint,
+        expected=_package_gradient,
+        cases=(
+            Case("a batch of 4, z* a plain tensor", _problem(4, attached=False), _gradient_fault(False)),
+            Case(
+                "a batch of 3, z* one Euler step attached to the decoder",
+                _problem(3, attached=True),
+                _gradient_fault(True),
+            ),
+            Case("a single sample", _problem(1, attached=False), _gradient_fault(False)),
+        ),
+    )
+)
 
-register(PredictExercise(
-    name="adjoint_agreement", notebook="04_training_the_decoder",
-    question="Encode a batch for longer and longer horizons tau and compare the two decoder gradients at each z*. "
-             "What happens to their agreement (cosine similarity and norm ratio) at the longest horizons?",
-    choices={"a": "they agree better and better: cosine and norm ratio approach 1",
-             "b": "they drift apart: the longer the path, the more the dropped trajectory term weighs",
-             "c": "they agree exactly at every tau: the two gradients are the same",
-             "d": "no trend: the agreement depends only on the batch"},
-    answer="a",
-    explanation="The full adjoint's extra term is weighted by lambda, which starts at grad_z l at z*: as z* "
-                "approaches a stationary point that gradient vanishes and the two gradients become equal. "
-                "Part-way through the solve their lengths can differ by several percent.",
-    feedback={"b": "What is grad_z l at a stationary point, and which term does it multiply?",
-              "c": "The approximation drops a term: when is that term zero?",
-              "d": "Think about what grad_z l does at z* as tau grows."}))
+register(
+    PredictExercise(
+        name="adjoint_agreement",
+        notebook="04_training_the_decoder",
+        question="Encode a batch for longer and longer horizons tau and compare the two decoder gradients at each z*. "
+        "What happens to their agreement (cosine similarity and norm ratio) at the longest horizons?",
+        choices={
+            "a": "they agree better and better: cosine and norm ratio approach 1",
+            "b": "they drift apart: the longer the path, the more the dropped trajectory term weighs",
+            "c": "they agree exactly at every tau: the two gradients are the same",
+            "d": "no trend: the agreement depends only on the batch",
+        },
+        answer="a",
+        explanation="The full adjoint's extra term is weighted by lambda, which starts at grad_z l at z*: as z* "
+        "approaches a stationary point that gradient vanishes and the two gradients become equal. "
+        "Part-way through the solve their lengths can differ by several percent.",
+        feedback={
+            "b": "What is grad_z l at a stationary point, and which term does it multiply?",
+            "c": "The approximation drops a term: when is that term zero?",
+            "d": "Think about what grad_z l does at z* as tau grows.",
+        },
+    )
+)

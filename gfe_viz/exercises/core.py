@@ -15,8 +15,8 @@ import html
 import inspect
 import math
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
@@ -45,8 +45,10 @@ class Verdict:
 
     def _repr_html_(self) -> str:
         colour = "#2e7d32" if self.passed else "#c62828" if self.done else "#8d6e00"
-        return (f'<div style="border-left: 4px solid {colour}; padding: 2px 8px"><b style="color: {colour}">'
-                f'{self.label}</b>: {html.escape(self.message)}</div>')
+        return (
+            f'<div style="border-left: 4px solid {colour}; padding: 2px 8px"><b style="color: {colour}">'
+            f"{self.label}</b>: {html.escape(self.message)}</div>"
+        )
 
 
 def not_done(message: str) -> Verdict:
@@ -119,17 +121,20 @@ class CodeExercise:
     def check(self, function) -> Verdict:
         """Run ``function`` on every case and compare it with the package's implementation."""
         if not callable(function):
-            raise TypeError(f"the answer to {self.name!r} must be your function {self.function_name}, "
-                            f"got {type(function).__name__}")
+            raise TypeError(
+                f"the answer to {self.name!r} must be your function {self.function_name}, got {type(function).__name__}"
+            )
         for case in self.cases:
             try:
                 got = function(**case.make())
             except NotImplementedError:
-                return not_done(f"{self.function_name} still raises NotImplementedError: complete it and run "
-                                f"this cell again")
+                return not_done(
+                    f"{self.function_name} still raises NotImplementedError: complete it and run this cell again"
+                )
             except Exception as error:  # the student's code: report it in one sentence
-                return Verdict(False, f"on {case.name} your {self.function_name} raised "
-                                      f"{type(error).__name__}: {error}")
+                return Verdict(
+                    False, f"on {case.name} your {self.function_name} raised {type(error).__name__}: {error}"
+                )
             if got is Ellipsis:
                 return not_done(f"{self.function_name} still returns ...: complete it and run this cell again")
             inputs = case.make()
@@ -138,8 +143,11 @@ class CodeExercise:
                 return Verdict(False, f"on {case.name} your {self.function_name} {problem}")
             if problem is not None:
                 return Verdict(False, case.describe(inputs, problem))
-        return Verdict(True, f"{self.function_name} agrees with the package on all {len(self.cases)} cases: "
-                             + ", ".join(case.name for case in self.cases))
+        return Verdict(
+            True,
+            f"{self.function_name} agrees with the package on all {len(self.cases)} cases: "
+            + ", ".join(case.name for case in self.cases),
+        )
 
 
 @dataclass(frozen=True)

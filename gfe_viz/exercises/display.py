@@ -14,9 +14,12 @@ def reveal(name: str) -> widgets.Accordion:
     """The reference solution of exercise ``name`` (its source, or a prediction's answer and explanation),
     collapsed until opened; nothing is executed."""
     exercise = get_exercise(name)
-    hint = ("" if isinstance(exercise, PredictExercise) else
-            f"<p>To use it in place of yours: <code>{exercise.function_name} = solution({name!r})</code> "
-            f"(<code>from gfe_viz.exercises import solution</code>).</p>")
+    hint = (
+        ""
+        if isinstance(exercise, PredictExercise)
+        else f"<p>To use it in place of yours: <code>{exercise.function_name} = solution({name!r})</code> "
+        f"(<code>from gfe_viz.exercises import solution</code>).</p>"
+    )
     body = widgets.HTML(f'<pre style="white-space: pre-wrap">{html.escape(exercise.solution_source)}</pre>{hint}')
     accordion = widgets.Accordion(children=[body], selected_index=None)
     accordion.set_title(0, f"solution of {name} (click to open)")
@@ -30,8 +33,11 @@ def ask(name: str) -> widgets.VBox:
     if not isinstance(exercise, PredictExercise):
         raise ValueError(f"name must name a predict exercise, got the {exercise.kind} exercise {name!r}")
     if exercise.choices:
-        answer = widgets.RadioButtons(options=[(f"{key}) {text}", key) for key, text in exercise.choices.items()],
-                                      value=None, layout=widgets.Layout(width="auto"))
+        answer = widgets.RadioButtons(
+            options=[(f"{key}) {text}", key) for key, text in exercise.choices.items()],
+            value=None,
+            layout=widgets.Layout(width="auto"),
+        )
     else:
         answer = widgets.FloatText(value=math.nan, description="answer")
     button = widgets.Button(description="check")

@@ -33,8 +33,15 @@ def _state(t, dt, v_scale, alpha):
     def make():
         g = torch.Generator().manual_seed(len(t))
         z, v, grad = (torch.randn(len(t), 2, generator=g, dtype=torch.float64) for _ in range(3))
-        return dict(t=torch.tensor(t, dtype=torch.float64), dt=torch.tensor(dt, dtype=torch.float64), z=z,
-                    v=v_scale * v, grad=grad, alpha=alpha)
+        return dict(
+            t=torch.tensor(t, dtype=torch.float64),
+            dt=torch.tensor(dt, dtype=torch.float64),
+            z=z,
+            v=v_scale * v,
+            grad=grad,
+            alpha=alpha,
+        )
+
     return make
 
 
@@ -43,33 +50,54 @@ def _step_fault(inputs: dict, mismatch: Mismatch) -> str:
     t, dt = float(inputs["t"][s]), float(inputs["dt"][s])
     got = mismatch.got.to(torch.float64)[s]
     if not bool(torch.isfinite(got).all()):
-        return (f"your step is not finite for sample {s} at t = {t:g}: integrate the damping exactly, "
-                f"v * ((t + eps) / (t + dt + eps))**3, instead of an Euler step of -3 v / t")
+        return (
+            f"your step is not finite for sample {s} at t = {t:g}: integrate the damping exactly, "
+            f"v * ((t + eps) / (t + dt + eps))**3, instead of an Euler step of -3 v / t"
+        )
     if mismatch.part == 0 and torch.allclose(got, inputs["z"][s]):
-        return (f"your position did not move for sample {s}, which starts at rest: move z with the new "
-                f"velocity (semi-implicit Euler), not the old one")
+        return (
+            f"your position did not move for sample {s}, which starts at rest: move z with the new "
+            f"velocity (semi-implicit Euler), not the old one"
+        )
     expected, received = mismatch.values()
     what = "position" if mismatch.part == 0 else "velocity"
     factor = ((t + DAMPING_EPS) / (t + dt + DAMPING_EPS)) ** 3
-    return (f"your new {what} for sample {s} (t = {t:g}, dt = {dt:g}) should be {expected}, yours is {received}; "
-            f"the damping keeps the factor {factor:.4g} of v, then the force, then z moves with the new v")
+    return (
+        f"your new {what} for sample {s} (t = {t:g}, dt = {dt:g}) should be {expected}, yours is {received}; "
+        f"the damping keeps the factor {factor:.4g} of v, then the force, then z moves with the new v"
+    )
 
 
-register(CodeExercise(
-    name="second_order_step", notebook="03_first_vs_second_order", solution=second_order_step,
-    expected=_package_step,
-    cases=(Case("a first step from rest at t = 0", _state([0.0, 0.0], [1.0, 0.5], 0.0, 1.0), _step_fault),
-           Case("moving samples at t = 100 and 3", _state([100.0, 3.0, 100.0], [10.0, 1.0, 1.0], 1.0, 1.0),
-                _step_fault),
-           Case("a moving sample with alpha = 0.5", _state([20.0], [2.0], 1.0, 0.5), _step_fault))))
+register(
+    CodeExercise(
+        name="second_order_step",
+        notebook="03_first_vs_second_order",
+        solution=second_order_step,
+        expected=_package_step,
+        cases=(
+            Case("a first step from rest at t = 0", _state([0.0, 0.0], [1.0, 0.5], 0.0, 1.0), _step_fault),
+            Case(
+                "moving samples at t = 100 and 3", _state([100.0, 3.0, 100.0], [10.0, 1.0, 1.0], 1.0, 1.0), _step_fault
+            ),
+            Case("a moving sample with alpha = 0.5", _state([20.0], [2.0], 1.0, 0.5), _step_fault),
+        ),
+    )
+)
 
-register(PredictExercise(
-    name="velocity_kept", notebook="03_first_vs_second_order",
-    question="At t = 100 the second-order flow takes a step of dt = 10. Which fraction of its velocity does the "
-             "3/t damping leave (a number between 0 and 1)?",
-    answer=((100 + DAMPING_EPS) / (110 + DAMPING_EPS)) ** 3, tolerance=0.03,
-    explanation="The damping alone solves dv/dt = -3 v / t, so v(t + dt) = v(t) (t / (t + dt))^3 = "
-                "(100 / 110)^3: about 75% survives. Late in a solve the friction is weak and momentum builds up; "
-                "from t = 0.1 a step of dt = 1 would keep less than 0.1%.",
-    feedback={"low": "The friction is 3/t: how strong is it at t = 100?",
-              "high": "Over a step from 100 to 110 the friction still acts: solve dv/dt = -3 v / t over it."}))
+register(
+    PredictExercise(
+        name="velocity_kept",
+        notebook="03_first_vs_second_order",
+        question="At t = 100 the second-order flow takes a step of dt = 10. Which fraction of its velocity does the "
+        "3/t damping leave (a number between 0 and 1)?",
+        answer=((100 + DAMPING_EPS) / (110 + DAMPING_EPS)) ** 3,
+        tolerance=0.03,
+        explanation="The damping alone solves dv/dt = -3 v / t, so v(t + dt) = v(t) (t / (t + dt))^3 = "
+        "(100 / 110)^3: about 75% survives. Late in a solve the friction is weak and momentum builds up; "
+        "from t = 0.1 a step of dt = 1 would keep less than 0.1%.",
+        feedback={
+            "low": "The friction is 3/t: how strong is it at t = 100?",
+            "high": "Over a step from 100 to 110 the friction still acts: solve dv/dt = -3 v / t over it.",
+        },
+    )
+)

@@ -37,10 +37,10 @@ from __future__ import annotations
 import os
 import platform
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -50,7 +50,7 @@ from ..data import DATASETS, load_images
 from ..device import resolve_device, threads_for_batch, torch_threads
 from ..models import initial_model
 from ..presets import ENCODERS, TRAINING_FAST
-from ..training import MAX_SEED, METHODS, EncodeSettings, History, Trainer, TrainConfig, TrainingDiverged
+from ..training import MAX_SEED, METHODS, EncodeSettings, History, TrainConfig, Trainer, TrainingDiverged
 from . import results_io
 from .executors import EXECUTORS, run_jobs
 from .folder_lock import LOCK_FILE, FolderLock
@@ -82,21 +82,30 @@ class DataEfficiencySettings:
     images: int = _setting(10_000, "training images each unit streams")
     batch_size: int = _setting(5, "training batch size")
     latent_dim: int = _setting(20, "latent dimension d")
-    methods: tuple[str, ...] = _setting(("ae", "gfe"), "gfe: approximate adjoint; gfe_full: full adjoint; "
-                                                       "ae: autoencoder", choices=METHODS)
+    methods: tuple[str, ...] = _setting(
+        ("ae", "gfe"), "gfe: approximate adjoint; gfe_full: full adjoint; ae: autoencoder", choices=METHODS
+    )
     seeds: tuple[int, ...] = _setting((0,), "one run per seed; several give the mean and spread", minimum=0)
-    val_images: int | None = _setting(None, "held-out set: this many images from the start of the test set; "
-                                            "unset: sized to the run, min(1000, max(100, images/3))")
-    checkpoints: int | None = _setting(None, "number of log-spaced evaluation points; unset: sized to the run, "
-                                             "min(15, max(4, images/200))")
+    val_images: int | None = _setting(
+        None,
+        "held-out set: this many images from the start of the test set; "
+        "unset: sized to the run, min(1000, max(100, images/3))",
+    )
+    checkpoints: int | None = _setting(
+        None, "number of log-spaced evaluation points; unset: sized to the run, min(15, max(4, images/200))"
+    )
     tau: float = _setting(1e4, "GFE integration horizon")
     amd: str = _setting("mnist", "AMD step-control preset", choices=AMD_PRESETS)
     acceptance: str = _setting("per_sample", "AMD step acceptance", choices=ACCEPTANCE_MODES)
     order: int = _setting(1, "GFE flow order", choices=(1, 2))
     lr: float = _setting(5e-4, "RMSprop learning rate")
-    encoder: str = _setting("paper", "GFE's training encoder: paper (--amd, --acceptance, --order) or fast "
-                                     "(gfe_viz.TRAINING_FAST with this --tau, about 10x fewer decoder evaluations); "
-                                     "validation always encodes with the paper's settings", choices=ENCODERS)
+    encoder: str = _setting(
+        "paper",
+        "GFE's training encoder: paper (--amd, --acceptance, --order) or fast "
+        "(gfe_viz.TRAINING_FAST with this --tau, about 10x fewer decoder evaluations); "
+        "validation always encodes with the paper's settings",
+        choices=ENCODERS,
+    )
 
     def __post_init__(self):
         for name, choices in (("datasets", DATASETS), ("methods", METHODS)):
@@ -107,10 +116,15 @@ class DataEfficiencySettings:
                 check_choice(name[:-1], value, choices)
             if len(set(values)) != len(values):
                 raise ValueError(f"{name} must not repeat a name, got {list(values)}")
-        if isinstance(self.seeds, (str, int)) or not self.seeds or len(set(self.seeds)) != len(self.seeds) or any(
-                isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED for s in self.seeds):
-            raise ValueError(f"seeds must be a non-empty list of distinct integers in [0, {MAX_SEED}], "
-                             f"got {self.seeds!r}")
+        if (
+            isinstance(self.seeds, (str, int))
+            or not self.seeds
+            or len(set(self.seeds)) != len(self.seeds)
+            or any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED for s in self.seeds)
+        ):
+            raise ValueError(
+                f"seeds must be a non-empty list of distinct integers in [0, {MAX_SEED}], got {self.seeds!r}"
+            )
         check_positive_int("images", self.images)
         if self.val_images is None:  # frozen dataclass: fill in the sizes once
             object.__setattr__(self, "val_images", min(1000, max(100, self.images // 3)))
@@ -133,8 +147,9 @@ class DataEfficiencySettings:
         if self.encoder == "paper":
             return TrainConfig(method=method, batch_size=self.batch_size, lr=self.lr, seed=seed, encoding=paper)
         fast = EncodeSettings(tau=self.tau, **TRAINING_FAST)
-        return TrainConfig(method=method, batch_size=self.batch_size, lr=self.lr, seed=seed, encoding=fast,
-                           eval_encoding=paper)
+        return TrainConfig(
+            method=method, batch_size=self.batch_size, lr=self.lr, seed=seed, encoding=fast, eval_encoding=paper
+        )
 
     def schedule(self) -> list[int]:
         """The checkpoints (:func:`~.training_run.checkpoint_schedule`); the last one ends the unit."""
@@ -143,10 +158,15 @@ class DataEfficiencySettings:
     def to_dict(self) -> dict:
         """JSON-ready settings, with the AMD preset's values spelt out."""
         d = asdict(self)
-        d.update(datasets=list(self.datasets), methods=list(self.methods), seeds=list(self.seeds),
-                 amd_options=asdict(AMD_PRESETS[self.amd]), train_images="load_images(dataset).train",
-                 val_set=f"first {self.val_images} test images",
-                 z0=self.train_config(self.methods[0], self.seeds[0]).encoding.z0)
+        d.update(
+            datasets=list(self.datasets),
+            methods=list(self.methods),
+            seeds=list(self.seeds),
+            amd_options=asdict(AMD_PRESETS[self.amd]),
+            train_images="load_images(dataset).train",
+            val_set=f"first {self.val_images} test images",
+            z0=self.train_config(self.methods[0], self.seeds[0]).encoding.z0,
+        )
         if self.encoder == "fast":
             d["training_encoder"] = {**TRAINING_FAST, "amd": asdict(TRAINING_FAST["amd"])}
         return d
@@ -194,12 +214,22 @@ class RunOutput:
     stopped: dict[str, str]  #: unit name -> why its training was stopped (it diverged)
 
 
-def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike, data_root=None,
-                        device: str | torch.device | None = "auto", command: str | None = None,
-                        target: float | None = None, progress: bool = True, save_every: float = 300.0,
-                        on_save: Callable[[Unit, Trainer], None] | None = None, threads: int | None = None,
-                        jobs: int = 1, executor: str = "local", cluster: str | None = None,
-                        stop_at: int | None = None) -> RunOutput:
+def run_data_efficiency(
+    settings: DataEfficiencySettings,
+    out: str | os.PathLike,
+    data_root=None,
+    device: str | torch.device | None = "auto",
+    command: str | None = None,
+    target: float | None = None,
+    progress: bool = True,
+    save_every: float = 300.0,
+    on_save: Callable[[Unit, Trainer], None] | None = None,
+    threads: int | None = None,
+    jobs: int = 1,
+    executor: str = "local",
+    cluster: str | None = None,
+    stop_at: int | None = None,
+) -> RunOutput:
     """Run (or continue) the experiment into the folder ``out``; see the module docstring.
 
     Arguments:
@@ -234,14 +264,18 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
         check_positive("target", target)
     in_process = jobs == 1 and executor == "local"
     if on_save is not None and not in_process:
-        raise ValueError(f"on_save needs the units to run in this process (jobs=1, executor='local'), "
-                         f"got jobs={jobs}, executor={executor!r}")
+        raise ValueError(
+            f"on_save needs the units to run in this process (jobs=1, executor='local'), "
+            f"got jobs={jobs}, executor={executor!r}"
+        )
     if threads is not None:
         check_positive_int("threads", threads)
         if not in_process and threads != 1:
-            raise ValueError(f"threads applies to units run in this process (jobs=1, executor='local'); parallel "
-                             f"units run on one thread each, got threads={threads} with jobs={jobs}, "
-                             f"executor={executor!r}")
+            raise ValueError(
+                f"threads applies to units run in this process (jobs=1, executor='local'); parallel "
+                f"units run on one thread each, got threads={threads} with jobs={jobs}, "
+                f"executor={executor!r}"
+            )
     threads = threads or (threads_for_batch(settings.batch_size) if in_process else 1)
     device = resolve_device(device)
     folder = Path(out)
@@ -254,8 +288,9 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
         saved = {u.name: _saved_state(folder, u, settings.digest()) for u in units}
         rows = {u.name: _saved_rows(u, saved[u.name]) for u in units}
         stopped = dict(run["stopped"]) if run else {}
-        todo = [u for u in units if u.name not in stopped
-                and (not rows[u.name] or rows[u.name][-1]["images_seen"] < end)]
+        todo = [
+            u for u in units if u.name not in stopped and (not rows[u.name] or rows[u.name][-1]["images_seen"] < end)
+        ]
         if run and todo:
             _check_same_regime(folder, run, device, threads)
         run = _record_invocation(folder, run, settings, command, device)
@@ -271,11 +306,22 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
             if on_save is not None:
                 on_save(unit, trainer)
 
-        unit_jobs = [UnitJob(settings, folder, u, data_root, str(device), save_every, progress,
-                             [p for p in schedule if p <= end],
-                             on_save=saved_in_process if in_process else None,
-                             images=images.get(u.dataset), state=saved.pop(u.name) if in_process else None)
-                     for u in todo]
+        unit_jobs = [
+            UnitJob(
+                settings,
+                folder,
+                u,
+                data_root,
+                str(device),
+                save_every,
+                progress,
+                [p for p in schedule if p <= end],
+                on_save=saved_in_process if in_process else None,
+                images=images.get(u.dataset),
+                state=saved.pop(u.name) if in_process else None,
+            )
+            for u in todo
+        ]
         bar = tqdm(total=len(todo), desc="units", unit="unit", disable=not progress or len(todo) < 2)
 
         def done(i: int, diverged: str | None) -> None:
@@ -299,12 +345,14 @@ def run_data_efficiency(settings: DataEfficiencySettings, out: str | os.PathLike
         results_io.write_rows(folder / "results.csv", all_rows)
         summary = summarise(all_rows, target)
         results_io.atomic_write_json(folder / "summary.json", summary)
-        results_io.atomic_write_text(folder / "summary.txt",
-                                     format_summary(summary) + "".join(f"stopped {why}\n" for why in stopped.values()))
+        results_io.atomic_write_text(
+            folder / "summary.txt", format_summary(summary) + "".join(f"stopped {why}\n" for why in stopped.values())
+        )
         if all_rows:  # none when every unit stopped before its first checkpoint
             plot_data_efficiency(all_rows, summary, folder / FIGURE)
-        results_io.atomic_torch_save(_collect_reconstructions(folder, units, settings, data_root),
-                                     folder / RECONSTRUCTIONS_FILE)
+        results_io.atomic_torch_save(
+            _collect_reconstructions(folder, units, settings, data_root), folder / RECONSTRUCTIONS_FILE
+        )
         if end == schedule[-1]:
             run["completed"] = _now()
             run.pop("paused_at", None)
@@ -343,8 +391,12 @@ class UnitJob:
         def save(trainer: Trainer, checkpointed: bool) -> None:
             if checkpointed:
                 reconstructions[trainer.images_seen] = _grey_levels(trainer.reconstruct(shown)[0])
-            state = {"unit": unit.to_dict(), "settings_digest": digest, "trainer": trainer.state_dict(),
-                     "reconstructions": reconstructions}
+            state = {
+                "unit": unit.to_dict(),
+                "settings_digest": digest,
+                "trainer": trainer.state_dict(),
+                "reconstructions": reconstructions,
+            }
             results_io.atomic_torch_save(state, _state_path(self.folder, unit))
             if self.on_save is not None:
                 self.on_save(unit, trainer)
@@ -394,9 +446,16 @@ def run_status(out: str | os.PathLike) -> list[dict]:
         state = state and state["trainer"]
         history = History(**state["history"]) if state else History()
         seen = state["images_seen"] if state else 0
-        status.append({"unit": unit.name, "images_seen": seen, "images": end,
-                       "val_loss": history.val_loss[-1] if history.val_loss else None,
-                       "train_time": state["train_time"] if state else 0.0, "finished": seen >= end})
+        status.append(
+            {
+                "unit": unit.name,
+                "images_seen": seen,
+                "images": end,
+                "val_loss": history.val_loss[-1] if history.val_loss else None,
+                "train_time": state["train_time"] if state else 0.0,
+                "finished": seen >= end,
+            }
+        )
     return status
 
 
@@ -406,9 +465,11 @@ def format_status(status: list[dict]) -> str:
     lines = []
     for s in status:
         val = "val    -  " if s["val_loss"] is None else f"val {s['val_loss']:.4f}"
-        lines.append(f"{s['unit']:<{width}}  {s['images_seen']:>10,} / {s['images']:,} images "
-                     f"({100 * s['images_seen'] / s['images']:3.0f}%)  {val}  {s['train_time'] / 60:.1f} min of training"
-                     + ("  finished" if s["finished"] else ""))
+        lines.append(
+            f"{s['unit']:<{width}}  {s['images_seen']:>10,} / {s['images']:,} images "
+            f"({100 * s['images_seen'] / s['images']:3.0f}%)  {val}  {s['train_time'] / 60:.1f} min of training"
+            + ("  finished" if s["finished"] else "")
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -428,10 +489,13 @@ def _saved_state(folder: Path, unit: Unit, digest: str) -> dict | None:
     state = results_io.load_torch_file(path, fix)
     owner, owner_digest = state.get("unit"), state.get("settings_digest")
     if owner != unit.to_dict() or owner_digest != digest:
-        mine = ("no unit (an older gfe-viz?)" if owner is None
-                else f"{Unit(**owner).name}, settings digest {owner_digest}")
-        raise results_io.DamagedFileError(f"{path} holds the state of {mine}, not of {unit.name} with this folder's "
-                                          f"settings (digest {digest}): was it moved or copied? {fix}")
+        mine = (
+            "no unit (an older gfe-viz?)" if owner is None else f"{Unit(**owner).name}, settings digest {owner_digest}"
+        )
+        raise results_io.DamagedFileError(
+            f"{path} holds the state of {mine}, not of {unit.name} with this folder's "
+            f"settings (digest {digest}): was it moved or copied? {fix}"
+        )
     if "trainer" not in state or "reconstructions" not in state:
         raise results_io.DamagedFileError(f"{path} holds no trainer state or no reconstructions; {fix}")
     return state
@@ -449,9 +513,13 @@ def _collect_reconstructions(folder: Path, units: list[Unit], settings: DataEffi
     for unit in units:
         state = _saved_state(folder, unit, settings.digest())
         saved = sorted(state["reconstructions"].items()) if state else []
-        per_unit[unit.name] = {**unit.to_dict(), "images_seen": [seen for seen, _ in saved],
-                               "reconstructions": torch.stack([r for _, r in saved]) if saved
-                               else torch.zeros((0, *shown[unit.dataset].shape), dtype=torch.uint8)}
+        per_unit[unit.name] = {
+            **unit.to_dict(),
+            "images_seen": [seen for seen, _ in saved],
+            "reconstructions": torch.stack([r for _, r in saved])
+            if saved
+            else torch.zeros((0, *shown[unit.dataset].shape), dtype=torch.uint8),
+        }
     return {"images": shown, "units": per_unit}
 
 
@@ -460,8 +528,10 @@ def load_reconstructions(folder: str | os.PathLike) -> dict:
     and ``units`` (unit name -> dataset, method, seed, ``images_seen`` and ``reconstructions``)."""
     path = Path(folder) / RECONSTRUCTIONS_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"no {RECONSTRUCTIONS_FILE} in {folder}: run gfe-viz data-efficiency to the end "
-                                f"(runs before gfe-viz stored reconstructions have none)")
+        raise FileNotFoundError(
+            f"no {RECONSTRUCTIONS_FILE} in {folder}: run gfe-viz data-efficiency to the end "
+            f"(runs before gfe-viz stored reconstructions have none)"
+        )
     return results_io.load_torch_file(path, "run the command again to rewrite it")
 
 
@@ -485,17 +555,27 @@ def _check_folder(folder: Path, settings: DataEfficiencySettings) -> dict | None
     if run_file.exists():
         fix = "restore it from a copy, or use another --out folder"
         run = results_io.read_json(run_file, fix)
-        if not isinstance(run, dict) or not isinstance(run.get("settings"), dict) or \
-                not isinstance(run.get("invocations"), list) or not run["invocations"]:
-            raise results_io.DamagedFileError(f"{run_file} is damaged: it does not hold a run's settings and "
-                                              f"invocations; {fix}")
+        if (
+            not isinstance(run, dict)
+            or not isinstance(run.get("settings"), dict)
+            or not isinstance(run.get("invocations"), list)
+            or not run["invocations"]
+        ):
+            raise results_io.DamagedFileError(
+                f"{run_file} is damaged: it does not hold a run's settings and invocations; {fix}"
+            )
         run.setdefault("stopped", {})
         saved, wanted = run["settings"], settings.to_dict()
         if saved != wanted:
-            diff = ", ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} now"
-                             for k in sorted(set(saved) | set(wanted)) if saved.get(k) != wanted.get(k))
-            raise ValueError(f"out folder {folder} holds results of other settings ({diff}); "
-                             f"use another --out folder or the same settings to resume")
+            diff = ", ".join(
+                f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} now"
+                for k in sorted(set(saved) | set(wanted))
+                if saved.get(k) != wanted.get(k)
+            )
+            raise ValueError(
+                f"out folder {folder} holds results of other settings ({diff}); "
+                f"use another --out folder or the same settings to resume"
+            )
         return run
     if folder.exists() and any(p.name != LOCK_FILE for p in folder.iterdir()):
         raise ValueError(f"out folder {folder} is not empty and has no run.json; expected an empty or new folder")
@@ -509,21 +589,31 @@ def _check_same_regime(folder: Path, run: dict, device: torch.device, threads: i
     then_device, then_threads = torch.device(last.get("device", "cpu")), last.get("machine", {}).get("torch_threads")
     same_device = then_device.type == device.type and (then_device.index or 0) == (device.index or 0)
     if not same_device or (device.type == "cpu" and then_threads != threads):
-        raise ValueError(f"out folder {folder} was trained with --device {last['device']} --threads {then_threads}, "
-                         f"this command has --device {device} --threads {threads}: resuming would mix two numerical "
-                         f"regimes in one run; resume with --device {last['device']} --threads {then_threads}, "
-                         f"or use another --out folder")
+        raise ValueError(
+            f"out folder {folder} was trained with --device {last['device']} --threads {then_threads}, "
+            f"this command has --device {device} --threads {threads}: resuming would mix two numerical "
+            f"regimes in one run; resume with --device {last['device']} --threads {then_threads}, "
+            f"or use another --out folder"
+        )
 
 
-def _record_invocation(folder: Path, run: dict | None, settings: DataEfficiencySettings, command: str | None,
-                       device) -> dict:
+def _record_invocation(
+    folder: Path, run: dict | None, settings: DataEfficiencySettings, command: str | None, device
+) -> dict:
     """Append this invocation to run.json (made for a new folder) and return its contents."""
     import gfe_viz
 
     run = run or {"settings": settings.to_dict(), "invocations": [], "stopped": {}}
-    run["invocations"].append({"command": command, "started": _now(), "package_version": gfe_viz.__version__,
-                               "torch_version": torch.__version__, "device": str(device),
-                               "machine": machine_description(device)})
+    run["invocations"].append(
+        {
+            "command": command,
+            "started": _now(),
+            "package_version": gfe_viz.__version__,
+            "torch_version": torch.__version__,
+            "device": str(device),
+            "machine": machine_description(device),
+        }
+    )
     run["completed"] = None
     run.pop("paused_at", None)  # set again if this invocation stops early too
     results_io.atomic_write_json(folder / "run.json", run)
@@ -538,12 +628,17 @@ def machine_description(device: torch.device) -> dict:
             cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     except OSError:
         pass
-    machine = {"platform": platform.platform(), "python": platform.python_version(), "cpu": cpu,
-               "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}
+    machine = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
     if device.type == "cuda":
         machine["gpu"] = torch.cuda.get_device_name(device)
     return machine
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -16,9 +16,9 @@ same command runs again, whichever executor ran it.
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Callable, Sequence
 
 EXECUTORS = ("local", "slurm")
 
@@ -29,9 +29,15 @@ def _one_thread_worker() -> None:
     torch.set_num_threads(1)
 
 
-def run_jobs(jobs: Sequence[Callable[[], None]], executor: str = "local", n_parallel: int = 1,
-             folder: str | Path | None = None, cluster: str | None = None, timeout_min: int = 24 * 60,
-             on_done: Callable[[int, object], None] | None = None) -> None:
+def run_jobs(
+    jobs: Sequence[Callable[[], None]],
+    executor: str = "local",
+    n_parallel: int = 1,
+    folder: str | Path | None = None,
+    cluster: str | None = None,
+    timeout_min: int = 24 * 60,
+    on_done: Callable[[int, object], None] | None = None,
+) -> None:
     """Run every job; ``on_done(i, value)`` is called in this process as job ``i`` finishes,
     with what the job returned.
 

@@ -15,7 +15,7 @@ import socket
 import sys
 import time
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 LOCK_FILE = ".lock"
@@ -34,7 +34,7 @@ class FolderLock:
         self.command = command
         self._fd: int | None = None
 
-    def __enter__(self) -> "FolderLock":
+    def __enter__(self) -> FolderLock:
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
@@ -42,8 +42,10 @@ class FolderLock:
             except BlockingIOError:
                 holder = _read_holder(fd)
                 os.close(fd)
-                raise FolderInUseError(f"out folder {self.path.parent} is in use by another run ({_describe(holder)}); "
-                                       f"wait for it to finish, or use another --out folder") from None
+                raise FolderInUseError(
+                    f"out folder {self.path.parent} is in use by another run ({_describe(holder)}); "
+                    f"wait for it to finish, or use another --out folder"
+                ) from None
             try:  # a releasing holder may have unlinked the file we opened: lock the current one
                 same = os.path.samestat(os.fstat(fd), os.stat(self.path))
             except FileNotFoundError:
@@ -53,10 +55,17 @@ class FolderLock:
             os.close(fd)
         stale = _read(fd)
         if stale:
-            warnings.warn(f"took over the lock of {self.path.parent} left by a run that ended without releasing it "
-                          f"({_describe(stale)})", stacklevel=2)
-        holder = {"pid": os.getpid(), "host": socket.gethostname(), "command": self.command or " ".join(sys.argv),
-                  "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            warnings.warn(
+                f"took over the lock of {self.path.parent} left by a run that ended without releasing it "
+                f"({_describe(stale)})",
+                stacklevel=2,
+            )
+        holder = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "command": self.command or " ".join(sys.argv),
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(holder).encode(), 0)
         self._fd = fd
@@ -87,5 +96,7 @@ def _read(fd: int) -> dict:
 def _describe(holder: dict) -> str:
     if not holder.get("pid"):
         return "holder unknown"
-    return (f"pid {holder['pid']} on {holder.get('host', '?')} since {holder.get('started', '?')}: "
-            f"{holder.get('command', '?')}")
+    return (
+        f"pid {holder['pid']} on {holder.get('host', '?')} since {holder.get('started', '?')}: "
+        f"{holder.get('command', '?')}"
+    )

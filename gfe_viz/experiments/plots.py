@@ -5,10 +5,9 @@ from __future__ import annotations
 import io
 import os
 
-from ..viz.style import METHOD_COLORS, METHOD_LABELS
+from ..style import METHOD_COLORS, METHOD_LABELS
 from .results_io import atomic_write_bytes
 from .summary import seed_curve
-
 
 
 def curve_label(method: str, n_seeds: int) -> str:
@@ -40,7 +39,10 @@ def plot_data_efficiency(rows: list[dict], summary: dict | None = None, path: st
                 if len(c.seeds) > 1:
                     ax.fill_between(x, c.low, c.high, color=style["color"], alpha=0.2, linewidth=0)
         target = (summary or {}).get(dataset, {}).get("target")
-        for ax, xlabel in ((ax_images, "training images seen"), (ax_time, "training wall time (s, evaluation excluded)")):
+        for ax, xlabel in (
+            (ax_images, "training images seen"),
+            (ax_time, "training wall time (s, evaluation excluded)"),
+        ):
             if target is not None:
                 ax.axhline(target, color="gray", linestyle="--", linewidth=1, label=f"target {target:.4f}")
             ax.set_xscale("log")

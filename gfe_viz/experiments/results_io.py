@@ -81,8 +81,9 @@ def load_torch_file(path: str | os.PathLike, fix: str) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated, random bytes, or a pickle that needs code to load
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DamagedFileError(f"{path} is damaged or not a file gfe-viz wrote ({type(exc).__name__}: "
-                               f"{reason[:200]}); {fix}") from None
+        raise DamagedFileError(
+            f"{path} is damaged or not a file gfe-viz wrote ({type(exc).__name__}: {reason[:200]}); {fix}"
+        ) from None
     if not isinstance(state, dict):
         raise DamagedFileError(f"{path} holds a {type(state).__name__}, not a saved gfe-viz state; {fix}")
     return state

@@ -35,9 +35,17 @@ def seed_curve(rows: list[dict], dataset: str, method: str) -> Curve | None:
         return None
     common = sorted(set.intersection(*(set(points) for points in by_seed.values())))
     val = np.array([[by_seed[s][n]["val_loss"] for s in by_seed] for n in common], dtype=float).reshape(len(common), -1)
-    wall = np.array([[by_seed[s][n]["wall_time"] for s in by_seed] for n in common], dtype=float).reshape(len(common), -1)
-    return Curve(images_seen=np.array(common, dtype=int), wall_time=wall.mean(1), mean=val.mean(1), low=val.min(1),
-                 high=val.max(1), seeds=tuple(sorted(by_seed)))
+    wall = np.array([[by_seed[s][n]["wall_time"] for s in by_seed] for n in common], dtype=float).reshape(
+        len(common), -1
+    )
+    return Curve(
+        images_seen=np.array(common, dtype=int),
+        wall_time=wall.mean(1),
+        mean=val.mean(1),
+        low=val.min(1),
+        high=val.max(1),
+        seeds=tuple(sorted(by_seed)),
+    )
 
 
 def first_reaching(images_seen, losses, target: float) -> tuple[int | None, int | None]:
@@ -61,14 +69,25 @@ def summarise(rows: list[dict], target: float | None = None) -> dict:
         goal, source = target, "given"
         if goal is None and "ae" in curves:
             goal, source = float(curves["ae"].mean[-1]), "ae_final"
-        entry = {"target": goal, "target_source": source if goal is not None else None, "methods": {}, "ratio": {},
-                 "ratio_bounds": {}}
+        entry = {
+            "target": goal,
+            "target_source": source if goal is not None else None,
+            "methods": {},
+            "ratio": {},
+            "ratio_bounds": {},
+        }
         for m, c in curves.items():
-            info = {"final_images_seen": int(c.images_seen[-1]), "final_val_loss": float(c.mean[-1]),
-                    "final_wall_time": float(c.wall_time[-1]), "seeds": list(c.seeds)}
+            info = {
+                "final_images_seen": int(c.images_seen[-1]),
+                "final_val_loss": float(c.mean[-1]),
+                "final_wall_time": float(c.wall_time[-1]),
+                "seeds": list(c.seeds),
+            }
             if goal is not None:
                 info["images"], info["above_at"] = first_reaching(c.images_seen, c.mean, goal)
-                info["per_seed"] = {str(s): first_reaching(*_seed_losses(rows, dataset, m, s), goal)[0] for s in c.seeds}
+                info["per_seed"] = {
+                    str(s): first_reaching(*_seed_losses(rows, dataset, m, s), goal)[0] for s in c.seeds
+                }
             entry["methods"][m] = info
         ae = entry["methods"].get("ae", {})
         for m, info in entry["methods"].items():
@@ -91,17 +110,27 @@ def images_to_reach(rows: list[dict], dataset: str, targets: list[float]) -> lis
     seed spread of the crossing). Targets spread over the range of the curves show where one
     method catches up with the other, which the AE's final loss alone cannot.
     """
-    curves = {m: seed_curve(rows, dataset, m) for m in dict.fromkeys(r["method"] for r in rows if r["dataset"] == dataset)}
+    curves = {
+        m: seed_curve(rows, dataset, m) for m in dict.fromkeys(r["method"] for r in rows if r["dataset"] == dataset)
+    }
     seed_losses = {m: {s: _seed_losses(rows, dataset, m, s) for s in c.seeds} for m, c in curves.items()}
     table = []
     for target in targets:
         reached = {m: first_reaching(c.images_seen, c.mean, target) for m, c in curves.items()}
         ae = reached.get("ae", (None, None))
         ratio = {m: _images_ratio(ae, crossing) for m, crossing in reached.items() if m != "ae"}
-        seeds = {m: {s: first_reaching(*losses, target)[0] for s, losses in by_seed.items()}
-                 for m, by_seed in seed_losses.items()}
-        table.append({"target": target, "methods": reached,
-                      "ratio": {m: r for m, r in ratio.items() if r is not None}, "seeds": seeds})
+        seeds = {
+            m: {s: first_reaching(*losses, target)[0] for s, losses in by_seed.items()}
+            for m, by_seed in seed_losses.items()
+        }
+        table.append(
+            {
+                "target": target,
+                "methods": reached,
+                "ratio": {m: r for m, r in ratio.items() if r is not None},
+                "seeds": seeds,
+            }
+        )
     return table
 
 
@@ -115,8 +144,11 @@ def _images_ratio(ae: tuple, method: tuple) -> tuple | None:
 
 
 def _seed_losses(rows, dataset, method, seed):
-    mine = sorted((r["images_seen"], r["val_loss"]) for r in rows
-                  if r["dataset"] == dataset and r["method"] == method and r["seed"] == seed)
+    mine = sorted(
+        (r["images_seen"], r["val_loss"])
+        for r in rows
+        if r["dataset"] == dataset and r["method"] == method and r["seed"] == seed
+    )
     return [n for n, _ in mine], [v for _, v in mine]
 
 
@@ -126,20 +158,30 @@ def format_summary(summary: dict) -> str:
     for dataset, entry in summary.items():
         goal = entry["target"]
         head = f"{dataset}: target validation loss " + (
-            "none (no AE and no --target)" if goal is None else
-            f"{goal:.4f} ({'the AE final loss' if entry['target_source'] == 'ae_final' else 'given'})")
+            "none (no AE and no --target)"
+            if goal is None
+            else f"{goal:.4f} ({'the AE final loss' if entry['target_source'] == 'ae_final' else 'given'})"
+        )
         lines.append(head)
         for m, info in entry["methods"].items():
-            text = (f"  {m}: final val loss {info['final_val_loss']:.4f} after {info['final_images_seen']:,} images "
-                    f"({_duration(info['final_wall_time'])} of training, seeds {info['seeds']})")
+            text = (
+                f"  {m}: final val loss {info['final_val_loss']:.4f} after {info['final_images_seen']:,} images "
+                f"({_duration(info['final_wall_time'])} of training, seeds {info['seeds']})"
+            )
             if goal is not None:
-                text += ("; does not reach the target" if info["images"] is None else
-                         f"; reaches target at {info['images']:,} images (above at {info['above_at']:,})")
+                text += (
+                    "; does not reach the target"
+                    if info["images"] is None
+                    else f"; reaches target at {info['images']:,} images (above at {info['above_at']:,})"
+                )
             lines.append(text)
         for m, ratio in entry["ratio"].items():
             low, high = entry["ratio_bounds"][m]
-            lines.append(f"  images ratio ae/{m}: {ratio:.2f} at the checkpoints; between {low:.2f} and "
-                         + ("unbounded" if high is None else f"{high:.2f}") + " given the checkpoint brackets")
+            lines.append(
+                f"  images ratio ae/{m}: {ratio:.2f} at the checkpoints; between {low:.2f} and "
+                + ("unbounded" if high is None else f"{high:.2f}")
+                + " given the checkpoint brackets"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -171,8 +213,16 @@ def compare_curves(rows: list[dict], dataset: str, reference: str, candidate: st
             continue
         ref, cand = (np.array([losses[n][m][s] for s in seeds]) for m in (reference, candidate))
         ref_std, cand_std = (float(v.std(ddof=1)) if len(seeds) > 1 else 0.0 for v in (ref, cand))
-        table.append({"images_seen": n, "reference_mean": float(ref.mean()), "reference_std": ref_std,
-                      "candidate_mean": float(cand.mean()), "candidate_std": cand_std,
-                      "paired_difference": float((cand - ref).mean()), "seeds": seeds,
-                      "equal_or_lower": bool(cand.mean() <= ref.mean() + max(ref_std, cand_std))})
+        table.append(
+            {
+                "images_seen": n,
+                "reference_mean": float(ref.mean()),
+                "reference_std": ref_std,
+                "candidate_mean": float(cand.mean()),
+                "candidate_std": cand_std,
+                "paired_difference": float((cand - ref).mean()),
+                "seeds": seeds,
+                "equal_or_lower": bool(cand.mean() <= ref.mean() + max(ref_std, cand_std)),
+            }
+        )
     return table

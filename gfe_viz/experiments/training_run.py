@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ..training import History, Trainer
 from .results_io import FIELDS
@@ -20,13 +20,20 @@ def checkpoint_schedule(images: int, batch_size: int, checkpoints: int) -> list[
     if checkpoints == 1:
         return [end]
     ratio = end / batch_size
-    points = {math.ceil(batch_size * ratio ** (i / (checkpoints - 1)) / batch_size) * batch_size
-              for i in range(checkpoints)}
+    points = {
+        math.ceil(batch_size * ratio ** (i / (checkpoints - 1)) / batch_size) * batch_size for i in range(checkpoints)
+    }
     return sorted(min(p, end) for p in points)
 
 
-def train_on_schedule(trainer: Trainer, schedule: list[int], save: Callable[[Trainer, bool], None] | None = None,
-                      save_every: float = math.inf, progress: bool = True, desc: str | None = None) -> History:
+def train_on_schedule(
+    trainer: Trainer,
+    schedule: list[int],
+    save: Callable[[Trainer, bool], None] | None = None,
+    save_every: float = math.inf,
+    progress: bool = True,
+    desc: str | None = None,
+) -> History:
     """Train to the schedule's last checkpoint, evaluating at each one, then calling ``save(trainer, True)``;
     between checkpoints ``save(trainer, False)`` once ``save_every`` seconds passed since the last save
     (never, by default). Returns the trainer's History."""
@@ -38,8 +45,13 @@ def train_on_schedule(trainer: Trainer, schedule: list[int], save: Callable[[Tra
             save(trainer, checkpointed)
             last_save = time.monotonic()
 
-    return trainer.run(schedule[-1], checkpoints=schedule, progress=progress,
-                       on_step=save_when_due if save is not None else None, desc=desc)
+    return trainer.run(
+        schedule[-1],
+        checkpoints=schedule,
+        progress=progress,
+        on_step=save_when_due if save is not None else None,
+        desc=desc,
+    )
 
 
 def history_rows(history: History, dataset: str, method: str, seed: int) -> list[dict]:

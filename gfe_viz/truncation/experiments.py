@@ -9,25 +9,40 @@ descent in float64 on the CPU, with time t = learning rate x steps and cost (1/2
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
 
 from .._checks import check_choice, check_positive, check_positive_int, check_tensor
 from ..device import torch_threads
-from .network import (CumulativeDiagonalReLUNet, cumulative_parameters, nc1, relu_forward, sequential_parameters,
-                      truncation_counts, within_class_variance)
-from .threshold_ode import (RateSegments, SampledPath, ThresholdPath, euler_threshold_path, exact_threshold_path,
-                            seed_threshold, segment_rates)
+from .network import (
+    CumulativeDiagonalReLUNet,
+    cumulative_parameters,
+    nc1,
+    relu_forward,
+    sequential_parameters,
+    truncation_counts,
+    within_class_variance,
+)
+from .threshold_ode import (
+    RateSegments,
+    SampledPath,
+    ThresholdPath,
+    euler_threshold_path,
+    exact_threshold_path,
+    seed_threshold,
+    segment_rates,
+)
 
 COSTS = ("input", "output")
 OUTCOMES = ("truncation-driven collapse", "rank-driven collapse", "stalled", "unclassified")
 
 
-def gaussian_clusters(centres: Sequence[Sequence[float]], n_per_cluster: int = 50, spread: float = 0.3,
-                      seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def gaussian_clusters(
+    centres: Sequence[Sequence[float]], n_per_cluster: int = 50, spread: float = 0.3, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Points ``centre + spread * N(0, I)``, ``n_per_cluster`` per centre, in float64, with labels 0..K-1."""
     check_positive_int("n_per_cluster", n_per_cluster)
     check_positive("spread", spread)
@@ -48,16 +63,21 @@ def _check_data(x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, in
         raise ValueError(f"x must have shape (N, Q), got {tuple(x.shape)}")
     if not isinstance(labels, torch.Tensor) or labels.dtype != torch.long or labels.shape != (len(x),):
         kind = getattr(labels, "dtype", type(labels).__name__)
-        raise ValueError(f"labels must be an integer (torch.long) tensor of shape ({len(x)},), "
-                         f"got {kind} of shape {tuple(getattr(labels, 'shape', ()))}")
+        raise ValueError(
+            f"labels must be an integer (torch.long) tensor of shape ({len(x)},), "
+            f"got {kind} of shape {tuple(getattr(labels, 'shape', ()))}"
+        )
     n_classes = int(labels.max()) + 1
     if int(labels.min()) < 0 or n_classes > x.shape[1]:
-        raise ValueError(f"labels must lie in 0..Q-1 = 0..{x.shape[1] - 1} (one class per output coordinate), "
-                         f"got values from {int(labels.min())} to {n_classes - 1}")
+        raise ValueError(
+            f"labels must lie in 0..Q-1 = 0..{x.shape[1] - 1} (one class per output coordinate), "
+            f"got values from {int(labels.min())} to {n_classes - 1}"
+        )
     return x.to(torch.float64), n_classes
 
 
 # --- E1: the effective ODE ------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ThresholdODERun:
@@ -70,8 +90,15 @@ class ThresholdODERun:
     rates: RateSegments
 
 
-def run_threshold_ode(n_points: int = 40, n_seed: int = 3, target: float = 1.0, step: float = 1e-3,
-                      t_end: float = 8.0, spread: float = 0.3, seed: int = 0) -> ThresholdODERun:
+def run_threshold_ode(
+    n_points: int = 40,
+    n_seed: int = 3,
+    target: float = 1.0,
+    step: float = 1e-3,
+    t_end: float = 8.0,
+    spread: float = 0.3,
+    seed: int = 0,
+) -> ThresholdODERun:
     """Solve d beta/dt = -(n/N)(beta - target) for ``n_points`` points ~ N(0, spread^2), max-type threshold.
 
     The threshold starts with ``n_seed`` points truncated. Rates are measured on the Euler run.
@@ -86,6 +113,7 @@ def run_threshold_ode(n_points: int = 40, n_seed: int = 3, target: float = 1.0, 
 
 
 # --- E2 and E3: a ReLU network with diagonal cumulative weights ------------------------------------
+
 
 @dataclass(frozen=True)
 class AlignedRun:
@@ -114,9 +142,19 @@ class AlignedRun:
     output_metric: np.ndarray
 
 
-def train_aligned_network(x: torch.Tensor, labels: torch.Tensor, thresholds, signs, output_weight, output_bias,
-                          cost: str = "input", train_output: bool = False, step: float = 0.01,
-                          t_end: float = 30.0, n_snapshots: int = 31) -> AlignedRun:
+def train_aligned_network(
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    thresholds,
+    signs,
+    output_weight,
+    output_bias,
+    cost: str = "input",
+    train_output: bool = False,
+    step: float = 0.01,
+    t_end: float = 30.0,
+    n_snapshots: int = 31,
+) -> AlignedRun:
     """Train a ReLU network with diagonal cumulative weights by full-batch gradient descent.
 
     Layer l starts with threshold ``thresholds[l]`` and type ``signs[l]`` (+1 max, -1 min), i.e.
@@ -133,8 +171,13 @@ def train_aligned_network(x: torch.Tensor, labels: torch.Tensor, thresholds, sig
     if not bool((signs.abs() == 1).all()):
         raise ValueError(f"signs must contain only +1 (max-type) and -1 (min-type), got {signs.tolist()}")
     c0 = -signs * torch.as_tensor(thresholds, dtype=torch.float64)
-    net = CumulativeDiagonalReLUNet(signs, c0, torch.as_tensor(output_weight, dtype=torch.float64),
-                                    torch.as_tensor(output_bias, dtype=torch.float64), train_output=train_output)
+    net = CumulativeDiagonalReLUNet(
+        signs,
+        c0,
+        torch.as_tensor(output_weight, dtype=torch.float64),
+        torch.as_tensor(output_bias, dtype=torch.float64),
+        train_output=train_output,
+    )
     class_targets = torch.eye(n_classes, x.shape[1], dtype=torch.float64)
     optimiser = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=step)
     n_steps = int(round(t_end / step))
@@ -149,8 +192,14 @@ def train_aligned_network(x: torch.Tensor, labels: torch.Tensor, thresholds, sig
                 loss = 0.5 * ((input_space - targets[labels]) ** 2).sum() / len(x)
             else:
                 loss = 0.5 * ((forward.output - class_targets[labels]) ** 2).sum() / len(x)
-            for key, value in (("thresholds", net.thresholds()), ("d", net.d), ("targets", targets), ("loss", loss),
-                               ("input_space", input_space), ("pre_activations", torch.stack(forward.pre_activations))):
+            for key, value in (
+                ("thresholds", net.thresholds()),
+                ("d", net.d),
+                ("targets", targets),
+                ("loss", loss),
+                ("input_space", input_space),
+                ("pre_activations", torch.stack(forward.pre_activations)),
+            ):
                 history[key].append(value.detach().clone())
             if i < n_steps:
                 loss.backward()
@@ -164,9 +213,16 @@ def train_aligned_network(x: torch.Tensor, labels: torch.Tensor, thresholds, sig
         arrays["class_variance"] = within_class_variance(input_spaces, labels, n_classes).numpy()
     snapshot_steps = np.linspace(0, n_steps, n_snapshots).round().astype(int)
     metric = (net.output_weight.T @ net.output_weight).diagonal() if cost == "output" else torch.ones(x.shape[1])
-    return AlignedRun(x=x.numpy(), labels=labels.numpy(), cost=cost, times=step * np.arange(n_steps + 1),
-                      snapshot_times=step * snapshot_steps, snapshots=input_spaces[snapshot_steps].numpy(),
-                      output_metric=metric.detach().numpy(), **arrays)
+    return AlignedRun(
+        x=x.numpy(),
+        labels=labels.numpy(),
+        cost=cost,
+        times=step * np.arange(n_steps + 1),
+        snapshot_times=step * snapshot_steps,
+        snapshots=input_spaces[snapshot_steps].numpy(),
+        output_metric=metric.detach().numpy(),
+        **arrays,
+    )
 
 
 def aligned_rate_segments(run: AlignedRun, layer: int, coordinate: int) -> RateSegments:
@@ -179,7 +235,7 @@ def aligned_rate_segments(run: AlignedRun, layer: int, coordinate: int) -> RateS
     beta = run.thresholds[:, layer, coordinate]
     d = run.d[:, layer, coordinate]
     distance, total_counts = threshold_distance(run, layer, coordinate)
-    metric = (1 + beta ** 2) / d ** 2 * run.output_metric[coordinate]
+    metric = (1 + beta**2) / d**2 * run.output_metric[coordinate]
     return segment_rates(run.times, distance, total_counts, metric)
 
 
@@ -204,6 +260,7 @@ def truncated_mean_target(run: AlignedRun, layer: int, coordinate: int) -> np.nd
 
 
 # --- E4: ordinary narrow ReLU networks over many seeds ---------------------------------------------
+
 
 @dataclass(frozen=True)
 class ReLUNetRuns:
@@ -233,8 +290,15 @@ def default_relu_network(depth: int, width: int, seed: int) -> torch.nn.Sequenti
         return torch.nn.Sequential(*layers, torch.nn.Linear(width, width, dtype=torch.float64))
 
 
-def train_relu_networks(x: torch.Tensor, labels: torch.Tensor, depth: int, seeds: Sequence[int],
-                        step: float = 0.05, t_end: float = 400.0, n_records: int = 201) -> ReLUNetRuns:
+def train_relu_networks(
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    depth: int,
+    seeds: Sequence[int],
+    step: float = 0.05,
+    t_end: float = 400.0,
+    n_records: int = 201,
+) -> ReLUNetRuns:
     """Train one :func:`default_relu_network` per seed, all at once, by full-batch gradient descent.
 
     The networks are stacked along a leading batch dimension; the summed cost gives each network
@@ -270,8 +334,12 @@ def train_relu_networks(x: torch.Tensor, labels: torch.Tensor, depth: int, seeds
                 per_network.sum().backward()
                 optimiser.step()
     arrays = {key: torch.stack(values).numpy() for key, values in history.items()}
-    return ReLUNetRuns(seeds=np.array(list(seeds)), times=step * np.array(sorted(record_steps)),
-                       class_sizes=torch.bincount(labels, minlength=n_classes).numpy(), **arrays)
+    return ReLUNetRuns(
+        seeds=np.array(list(seeds)),
+        times=step * np.array(sorted(record_steps)),
+        class_sizes=torch.bincount(labels, minlength=n_classes).numpy(),
+        **arrays,
+    )
 
 
 def classify_runs(runs: ReLUNetRuns, loss_tolerance: float = 1e-4, condition_limit: float = 1e4) -> list[str]:
@@ -333,6 +401,8 @@ def truncation_trends(runs: ReLUNetRuns, outcomes: Sequence[str]) -> dict[str, f
         segments = loss_rate_segments(runs, index)
         spread = len(segments.counts) >= 2 and np.ptp(segments.counts) > 0 and np.ptp(segments.rates) > 0
         rising.append(bool(spread and np.corrcoef(segments.counts, segments.rates)[0, 1] > 0))
-    return {"runs": len(monotone),
-            "counts never decrease": float(np.mean(monotone)) if monotone else float("nan"),
-            "rate rises with count": float(np.mean(rising)) if rising else float("nan")}
+    return {
+        "runs": len(monotone),
+        "counts never decrease": float(np.mean(monotone)) if monotone else float("nan"),
+        "rate rises with count": float(np.mean(rising)) if rising else float("nan"),
+    }

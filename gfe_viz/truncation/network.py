@@ -16,8 +16,8 @@ The identity is exact algebra; that this is the paper's own setting is a reconst
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -58,8 +58,9 @@ def sequential_parameters(network: torch.nn.Sequential) -> tuple[list[torch.Tens
     return [m.weight.detach().clone() for m in linears], [m.bias.detach().clone() for m in linears]
 
 
-def cumulative_parameters(weights: Sequence[torch.Tensor],
-                          biases: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+def cumulative_parameters(
+    weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor]
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """The cumulative weights W^(l) = W_l ... W_1 and biases b^(l) = W_l b^(l-1) + b_l, for every layer."""
     _check_layers(weights, biases)
     cumulative_weights, cumulative_biases = [], []
@@ -81,8 +82,9 @@ def truncation_map(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) ->
     return to_input_space(torch.relu(x @ weight.mT + bias.unsqueeze(-2)), weight, bias)
 
 
-def iterated_truncation(x: torch.Tensor, weights: Sequence[torch.Tensor],
-                        biases: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+def iterated_truncation(
+    x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor]
+) -> list[torch.Tensor]:
     """x~^(l) = tau_{W^(l), b^(l)}(x~^(l-1)) for l = 1..L: the hidden ReLU layers acting on input space.
 
     ``weights`` and ``biases`` are the L hidden layers' own parameters (no output layer).
@@ -96,8 +98,9 @@ def iterated_truncation(x: torch.Tensor, weights: Sequence[torch.Tensor],
     return representations
 
 
-def to_input_space(hidden: torch.Tensor, cumulative_weight: torch.Tensor,
-                   cumulative_bias: torch.Tensor) -> torch.Tensor:
+def to_input_space(
+    hidden: torch.Tensor, cumulative_weight: torch.Tensor, cumulative_bias: torch.Tensor
+) -> torch.Tensor:
     """Map a hidden representation back to input space: x~ = (W^(l))^-1 (x^(l) - b^(l))."""
     return torch.linalg.solve(cumulative_weight, (hidden - cumulative_bias.unsqueeze(-2)).mT).mT
 
@@ -111,8 +114,10 @@ def clamp_truncation(x: torch.Tensor, thresholds: torch.Tensor, signs: torch.Ten
     """
     check_tensor("x", x, min_dim=2)
     if thresholds.shape != signs.shape or thresholds.dim() != 2 or thresholds.shape[1] != x.shape[-1]:
-        raise ValueError(f"thresholds and signs must both have shape (L, {x.shape[-1]}), "
-                         f"got {tuple(thresholds.shape)} and {tuple(signs.shape)}")
+        raise ValueError(
+            f"thresholds and signs must both have shape (L, {x.shape[-1]}), "
+            f"got {tuple(thresholds.shape)} and {tuple(signs.shape)}"
+        )
     representations = []
     for beta, sign in zip(thresholds, signs):
         x = torch.where(sign > 0, torch.maximum(x, beta), torch.minimum(x, beta))
@@ -130,8 +135,14 @@ class CumulativeDiagonalReLUNet(torch.nn.Module):
     in the cumulative parametrisation, where thresholds and pulled-back targets are independent.
     """
 
-    def __init__(self, d: torch.Tensor, c: torch.Tensor, output_weight: torch.Tensor, output_bias: torch.Tensor,
-                 train_output: bool = False):
+    def __init__(
+        self,
+        d: torch.Tensor,
+        c: torch.Tensor,
+        output_weight: torch.Tensor,
+        output_bias: torch.Tensor,
+        train_output: bool = False,
+    ):
         super().__init__()
         if d.dim() != 2 or c.shape != d.shape:
             raise ValueError(f"d and c must both have shape (L, Q), got {tuple(d.shape)} and {tuple(c.shape)}")
@@ -139,8 +150,10 @@ class CumulativeDiagonalReLUNet(torch.nn.Module):
             raise ValueError(f"d (cumulative diagonal weights) must have no zero entry, got {d.tolist()}")
         q = d.shape[1]
         if output_weight.shape != (q, q) or output_bias.shape != (q,):
-            raise ValueError(f"output_weight must have shape ({q}, {q}) and output_bias ({q},), "
-                             f"got {tuple(output_weight.shape)} and {tuple(output_bias.shape)}")
+            raise ValueError(
+                f"output_weight must have shape ({q}, {q}) and output_bias ({q},), "
+                f"got {tuple(output_weight.shape)} and {tuple(output_bias.shape)}"
+            )
         self.d = torch.nn.Parameter(d.clone())
         self.c = torch.nn.Parameter(c.clone())
         self.output_weight = torch.nn.Parameter(output_weight.clone(), requires_grad=train_output)
@@ -197,7 +210,7 @@ def within_class_variance(features: torch.Tensor, labels: torch.Tensor, n_classe
     Exactly the quantity that vanishes when a cluster has collapsed to one point.
     """
     one_hot, class_means, deviations = _class_deviations(features, labels, n_classes)
-    return (one_hot.T @ (deviations ** 2).sum(-1, keepdim=True)).squeeze(-1) / one_hot.sum(0)
+    return (one_hot.T @ (deviations**2).sum(-1, keepdim=True)).squeeze(-1) / one_hot.sum(0)
 
 
 def nc1(features: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -214,8 +227,9 @@ def nc1(features: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.T
     return torch.diagonal(within @ torch.linalg.pinv(between, hermitian=True), dim1=-2, dim2=-1).sum(-1) / n_classes
 
 
-def _class_deviations(features: torch.Tensor, labels: torch.Tensor,
-                      n_classes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _class_deviations(
+    features: torch.Tensor, labels: torch.Tensor, n_classes: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One-hot labels (N, K), class means (..., K, Q) and each point's offset from its class mean."""
     check_tensor("features", features, min_dim=2)
     check_positive_int("n_classes", n_classes)
@@ -231,5 +245,7 @@ def _class_deviations(features: torch.Tensor, labels: torch.Tensor,
 
 def _check_layers(weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor]) -> None:
     if len(weights) == 0 or len(weights) != len(biases):
-        raise ValueError(f"weights and biases must be non-empty lists of the same length, "
-                         f"got {len(weights)} weights and {len(biases)} biases")
+        raise ValueError(
+            f"weights and biases must be non-empty lists of the same length, "
+            f"got {len(weights)} weights and {len(biases)} biases"
+        )

@@ -117,12 +117,18 @@ def exact_threshold_path(points, target: float, beta0: float, threshold_type: st
         starts.append(time)
         betas.append(beta)
         counts.append(count)
-    return ThresholdPath(target=float(target), n_points=n_points, starts=np.array(starts),
-                         start_betas=sign * np.array(betas), counts=np.array(counts))
+    return ThresholdPath(
+        target=float(target),
+        n_points=n_points,
+        starts=np.array(starts),
+        start_betas=sign * np.array(betas),
+        counts=np.array(counts),
+    )
 
 
-def euler_threshold_path(points, target: float, beta0: float, step: float, t_end: float,
-                         threshold_type: str = "max") -> SampledPath:
+def euler_threshold_path(
+    points, target: float, beta0: float, step: float, t_end: float, threshold_type: str = "max"
+) -> SampledPath:
     """Explicit Euler steps beta <- beta - step (n/N)(beta - target), the count n recomputed every step.
 
     This is plain gradient descent on the input-layer cost in the threshold variable, with
@@ -155,8 +161,10 @@ def segment_rates(times, distance, counts, metric=None) -> RateSegments:
     """
     times, distance, counts = (np.asarray(a, dtype=float) for a in (times, distance, counts))
     if not times.shape == distance.shape == counts.shape or times.ndim != 1 or len(times) < 2:
-        raise ValueError(f"times, distance and counts must be 1-D arrays of one common length >= 2, "
-                         f"got shapes {times.shape}, {distance.shape}, {counts.shape}")
+        raise ValueError(
+            f"times, distance and counts must be 1-D arrays of one common length >= 2, "
+            f"got shapes {times.shape}, {distance.shape}, {counts.shape}"
+        )
     with np.errstate(divide="ignore", invalid="ignore"):
         step_rates = -np.diff(np.log(distance)) / np.diff(times)
     if metric is not None:

@@ -18,8 +18,9 @@ from .experiments import run_threshold_ode
 from .figures import threshold_ode_figure
 
 
-def threshold_ode_explorer(n_points: int = 40, n_seed: int = 3, target: float = 1.0, step: float = 1e-2,
-                           t_end: float = 8.0) -> InteractiveView:
+def threshold_ode_explorer(
+    n_points: int = 40, n_seed: int = 3, target: float = 1.0, step: float = 1e-2, t_end: float = 8.0
+) -> InteractiveView:
     """E1: sliders for the target y~ (beyond, inside or behind the cluster), the seed points n(0), N, the
     Euler step and the time shown in the data strip; redraws :func:`threshold_ode_figure`.
 

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable
+from typing import Any
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
@@ -101,7 +102,9 @@ class InteractiveView:
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        self.summary_line.value = COMPUTING  # shown while a slow render runs, so old numbers never sit under new controls
+        self.summary_line.value = (
+            COMPUTING  # shown while a slow render runs, so old numbers never sit under new controls
+        )
         figure, summary = self.render(**values)
         if not isinstance(figure, go.Figure):
             raise TypeError(f"render must return (go.Figure, dict), got {type(figure).__name__} as the figure")
@@ -119,8 +122,10 @@ class InteractiveView:
         values = [value for _, value in control_choices(self, control)] if values is None else list(values)
         settings = {self._key({**self.values, control: value}) for value in values}
         if len(settings) > self.cache_size:
-            raise ValueError(f"prerendering {len(settings)} settings of {control!r} needs cache_size >= "
-                             f"{len(settings)}, got {self.cache_size}")
+            raise ValueError(
+                f"prerendering {len(settings)} settings of {control!r} needs cache_size >= "
+                f"{len(settings)}, got {self.cache_size}"
+            )
         for value in values:
             self._rendered({**self.values, control: value})
         self.summary_line.value = format_summary(self.summary, html=True)  # not the "computing" of those renders
@@ -140,8 +145,12 @@ class InteractiveView:
             self.update()
 
 
-def interactive_view(render: Render, controls: dict[str, widgets.ValueWidget], cache_size: int = 32,
-                     key: Callable[[dict[str, Any]], Hashable] | None = None) -> InteractiveView:
+def interactive_view(
+    render: Render,
+    controls: dict[str, widgets.ValueWidget],
+    cache_size: int = 32,
+    key: Callable[[dict[str, Any]], Hashable] | None = None,
+) -> InteractiveView:
     """Wire ``controls`` to ``render`` and draw the first figure.
 
     Sliders get ``continuous_update=False``, so a drag renders once, when it is released. The view
@@ -184,14 +193,18 @@ def precomputed_figure(view: InteractiveView, control: str, max_values: int = 40
     """
     choices, widget = control_choices(view, control), view.controls[control]
     if len(choices) > max_values:
-        raise ValueError(f"control {control!r} has {len(choices)} values, more than max_values={max_values} "
-                         "frames to precompute; raise max_values if the page may be that large")
+        raise ValueError(
+            f"control {control!r} has {len(choices)} values, more than max_values={max_values} "
+            "frames to precompute; raise max_values if the page may be that large"
+        )
     rendered = [(label, view._rendered({**view.values, control: value})[0]) for label, value in choices]
     view.summary_line.value = format_summary(view.summary, html=True)  # not the "computing" of those renders
     traces = {len(figure.data) for _, figure in rendered}
     if len(traces) > 1:
-        raise ValueError(f"the view draws {sorted(traces)} traces at different values of {control!r}: "
-                         "a precomputed slider needs the same traces at every value")
+        raise ValueError(
+            f"the view draws {sorted(traces)} traces at different values of {control!r}: "
+            "a precomputed slider needs the same traces at every value"
+        )
     if any(figure.frames for _, figure in rendered):
         raise ValueError("the view's figure is an animation already; its frames cannot be nested in another slider")
     current = next(k for k, (_, value) in enumerate(choices) if value == widget.value)
@@ -202,19 +215,34 @@ def precomputed_figure(view: InteractiveView, control: str, max_values: int = 40
     keys = sorted({key for layout in layouts for key in layout} - {"template"})
     moving = [key for key in keys if len({_as_json(layout.get(key)) for layout in layouts}) > 1]
     result = go.Figure(rendered[current][1])
-    result.frames = [go.Frame(name=label, traces=changing, data=[figure.data[i] for i in changing],
-                              layout={key: layout[key] for key in moving if key in layout})
-                     for (label, figure), layout in zip(rendered, layouts)]
+    result.frames = [
+        go.Frame(
+            name=label,
+            traces=changing,
+            data=[figure.data[i] for i in changing],
+            layout={key: layout[key] for key in moving if key in layout},
+        )
+        for (label, figure), layout in zip(rendered, layouts)
+    ]
     step = {"mode": "immediate", "frame": {"duration": 0, "redraw": True}, "transition": {"duration": 0}}
     # The slider goes into room added below the figure, clear of what the figure put under its plots (a legend).
     height, margin = result.layout.height or 450, result.layout.margin  # plotly's defaults: 450, t 100, b 80
     bottom = 80 if margin.b is None else margin.b
     plots = height - (100 if margin.t is None else margin.t) - bottom
-    result.update_layout(height=height + SLIDER_ROOM, margin_b=bottom + SLIDER_ROOM, sliders=[{
-        "active": current, "currentvalue": {"prefix": f"{widget.description or control}: "},
-        "y": -bottom / plots, "yanchor": "top", "pad": {"t": 10},
-        "steps": [{"label": label, "method": "animate", "args": [[label], step]} for label, _ in choices],
-    }])
+    result.update_layout(
+        height=height + SLIDER_ROOM,
+        margin_b=bottom + SLIDER_ROOM,
+        sliders=[
+            {
+                "active": current,
+                "currentvalue": {"prefix": f"{widget.description or control}: "},
+                "y": -bottom / plots,
+                "yanchor": "top",
+                "pad": {"t": 10},
+                "steps": [{"label": label, "method": "animate", "args": [[label], step]} for label, _ in choices],
+            }
+        ],
+    )
     return result
 
 
@@ -238,9 +266,13 @@ def control_choices(view: InteractiveView, control: str) -> list[tuple[str, Any]
         return [(str(v), v) for v in range(widget.min, widget.max + 1, widget.step)]
     if isinstance(widget, widgets.FloatLogSlider):
         count = int(round((widget.max - widget.min) / widget.step)) + 1
-        return [(f"{value:g}", value) for value in (widget.base ** (widget.min + k * widget.step) for k in range(count))]
-    raise ValueError(f"control {control!r} must be a selection, an IntSlider or a FloatLogSlider to go through its values, "
-                     f"got a {type(widget).__name__}")
+        return [
+            (f"{value:g}", value) for value in (widget.base ** (widget.min + k * widget.step) for k in range(count))
+        ]
+    raise ValueError(
+        f"control {control!r} must be a selection, an IntSlider or a FloatLogSlider to go through its values, "
+        f"got a {type(widget).__name__}"
+    )
 
 
 def _as_json(value) -> str:

@@ -20,8 +20,17 @@ from torch import nn
 
 from .._checks import check_positive, check_positive_int, check_tensor
 from ..amd import AMD_MNIST, AMDOptions
-from ..analysis.landscapes import (Landscape, as_images, check_latent_2d, decoded_images, encoded_limits, flow_path,
-                                   loss_landscape, one_target, path_losses)
+from ..analysis.landscapes import (
+    Landscape,
+    as_images,
+    check_latent_2d,
+    decoded_images,
+    encoded_limits,
+    flow_path,
+    loss_landscape,
+    one_target,
+    path_losses,
+)
 from ..encode import SOLVERS
 from ..flows import ALPHA_SCHEDULES
 from ..solvers import AMD, FIXED_STEP, RK4, Dopri5, Euler
@@ -32,9 +41,17 @@ EXCESS_FLOOR = 1e-5  # the colour scale shows log10(loss - min + floor)
 GREYS = get_colorscale("Greys")  # spelled out, as a checked trace has it: plotly.js's own "Greys" is another scale
 
 
-def trajectory_animation(decoder: nn.Module, x: torch.Tensor, landscape: Landscape, t: np.ndarray, path: np.ndarray,
-                         n_frames: int = 25, loss: str = "bce", title: str | None = None,
-                         losses: np.ndarray | None = None) -> go.Figure:
+def trajectory_animation(
+    decoder: nn.Module,
+    x: torch.Tensor,
+    landscape: Landscape,
+    t: np.ndarray,
+    path: np.ndarray,
+    n_frames: int = 25,
+    loss: str = "bce",
+    title: str | None = None,
+    losses: np.ndarray | None = None,
+) -> go.Figure:
     """The path animated on the landscape, beside the decoded image at each frame and the target (0-255 pixels).
 
     ``losses`` (K,), the loss at each point of ``path``, comes with a recorded solve
@@ -57,29 +74,59 @@ def trajectory_animation(decoder: nn.Module, x: torch.Tensor, landscape: Landsca
 
     def moving(k: int) -> list[dict]:
         """Traces 2-4 at frame k."""
-        so_far, now = path[:keep[k] + 1], path[keep[k]]
-        return [dict(type="scatter", x=compact(so_far[:, 0]), y=compact(so_far[:, 1]), mode="lines+markers",
-                     name="path so far", line=dict(color="white", width=2), marker=dict(size=4)),
-                dict(type="scatter", x=compact(now[:1]), y=compact(now[1:]), mode="markers", name="z(t)",
-                     marker=dict(color="red", size=12, symbol="x")),
-                _image_trace(images[k], "reconstruction")]
+        so_far, now = path[: keep[k] + 1], path[keep[k]]
+        return [
+            dict(
+                type="scatter",
+                x=compact(so_far[:, 0]),
+                y=compact(so_far[:, 1]),
+                mode="lines+markers",
+                name="path so far",
+                line=dict(color="white", width=2),
+                marker=dict(size=4),
+            ),
+            dict(
+                type="scatter",
+                x=compact(now[:1]),
+                y=compact(now[1:]),
+                mode="markers",
+                name="z(t)",
+                marker=dict(color="red", size=12, symbol="x"),
+            ),
+            _image_trace(images[k], "reconstruction"),
+        ]
 
     def caption(k: int) -> str:
         return f"{title + ': ' if title else ''}t = {t[keep[k]]:.4g}, step {keep[k]}, loss = {losses[k]:.4f}"
 
-    whole = dict(type="scatter", x=compact(path[:, 0]), y=compact(path[:, 1]), mode="lines", name="whole path",
-                 line=dict(color="rgba(255,255,255,0.35)", width=1))
+    whole = dict(
+        type="scatter",
+        x=compact(path[:, 0]),
+        y=compact(path[:, 1]),
+        mode="lines",
+        name="whole path",
+        line=dict(color="rgba(255,255,255,0.35)", width=1),
+    )
     panels = [1, 1, 1, 1, 2, 3]  # the panel of each trace
-    data = [landscape_heatmap(landscape, colorbar_x=0.41).to_plotly_json(), whole, *moving(0),
-            _image_trace(pixels(as_images(x).numpy())[0], "target")]
-    data = [trace | {"xaxis": f"x{col if col > 1 else ''}", "yaxis": f"y{col if col > 1 else ''}"}
-            for trace, col in zip(data, panels)]
+    data = [
+        landscape_heatmap(landscape, colorbar_x=0.41).to_plotly_json(),
+        whole,
+        *moving(0),
+        _image_trace(pixels(as_images(x).numpy())[0], "target"),
+    ]
+    data = [
+        trace | {"xaxis": f"x{col if col > 1 else ''}", "yaxis": f"y{col if col > 1 else ''}"}
+        for trace, col in zip(data, panels)
+    ]
     names = [str(k) for k in range(len(keep))]
-    frames = [dict(data=moving(k), traces=(2, 3, 4), name=name, layout=dict(title=dict(text=caption(k))))
-              for k, name in enumerate(names)]
+    frames = [
+        dict(data=moving(k), traces=(2, 3, 4), name=name, layout=dict(title=dict(text=caption(k))))
+        for k, name in enumerate(names)
+    ]
     slider = frame_slider(names, [f"{v:.3g}" for v in t[keep]], prefix="t = ", y=-0.2)  # below the z₁ label
-    layout = copy.deepcopy(_animation_layout()) | dict(title=dict(text=caption(0)), updatemenus=[play_button(y=-0.23)],
-                                                       sliders=[slider])
+    layout = copy.deepcopy(_animation_layout()) | dict(
+        title=dict(text=caption(0)), updatemenus=[play_button(y=-0.23)], sliders=[slider]
+    )
     # Built unchecked: a checked figure costs plotly more than the solve. Its parts are fixed and tested
     # (the tests check the whole figure once more), the layout is checked once, in _animation_layout.
     return go.Figure(dict(data=data, layout=layout, frames=frames), _validate=False)
@@ -88,8 +135,13 @@ def trajectory_animation(decoder: nn.Module, x: torch.Tensor, landscape: Landsca
 @lru_cache(maxsize=1)
 def _animation_layout() -> dict:
     """The layout every animation of :func:`trajectory_animation` shares: panels, axes, size."""
-    figure = make_subplots(rows=1, cols=3, column_widths=[0.5, 0.25, 0.25], horizontal_spacing=0.1,
-                           subplot_titles=("loss landscape l(x, D(z))", "reconstruction D(z(t))", "target x"))
+    figure = make_subplots(
+        rows=1,
+        cols=3,
+        column_widths=[0.5, 0.25, 0.25],
+        horizontal_spacing=0.1,
+        subplot_titles=("loss landscape l(x, D(z))", "reconstruction D(z(t))", "target x"),
+    )
     figure.update_layout(width=980, height=460, showlegend=False, margin=dict(t=80, b=130))
     figure.update_xaxes(title_text="z₁", row=1, col=1)
     figure.update_yaxes(title_text="z₂", scaleanchor="x", scaleratio=1, row=1, col=1)
@@ -99,8 +151,16 @@ def _animation_layout() -> dict:
     return figure.layout.to_plotly_json()
 
 
-def flow_view(decoder: nn.Module, images: torch.Tensor, amd: AMDOptions = AMD_MNIST, tau: float = 1e4,
-              resolution: int = 61, n_frames: int = 25, loss: str = "bce", precompute: bool = True) -> InteractiveView:
+def flow_view(
+    decoder: nn.Module,
+    images: torch.Tensor,
+    amd: AMDOptions = AMD_MNIST,
+    tau: float = 1e4,
+    resolution: int = 61,
+    n_frames: int = 25,
+    loss: str = "bce",
+    precompute: bool = True,
+) -> InteractiveView:
     """Notebook view: encode one of ``images`` with chosen settings and animate it on its landscape.
 
     Controls: ``image`` (index), ``z0_1``/``z0_2`` (start point), ``tau``, ``alpha_schedule``,
@@ -115,14 +175,15 @@ def flow_view(decoder: nn.Module, images: torch.Tensor, amd: AMDOptions = AMD_MN
     check_latent_2d(decoder)
     check_positive("tau", tau)
     limits = encoded_limits(decoder, images, AMD(amd), tau, loss, margin=0.4)
-    landscapes = [loss_landscape(decoder, images[i:i + 1], limits, resolution, loss) for i in range(images.shape[0])]
+    landscapes = [loss_landscape(decoder, images[i : i + 1], limits, resolution, loss) for i in range(images.shape[0])]
 
     def render(image, z0_1, z0_2, tau, alpha_schedule, solver, steps):
-        x = images[image:image + 1]
+        x = images[image : image + 1]
         method = {"amd": AMD(amd), "euler": Euler(dt=tau / steps), "rk4": RK4(dt=tau / steps), "dopri5": Dopri5()}
         run = flow_path(decoder, x, method[solver], (z0_1, z0_2), tau, alpha_schedule, loss)
-        figure = trajectory_animation(decoder, x, landscapes[image], run.t, run.path, n_frames, loss, title=solver,
-                                      losses=run.loss)
+        figure = trajectory_animation(
+            decoder, x, landscapes[image], run.t, run.path, n_frames, loss, title=solver, losses=run.loss
+        )
         return figure, run.summary
 
     step = round((limits[1] - limits[0]) / 100, 3)
@@ -133,8 +194,9 @@ def flow_view(decoder: nn.Module, images: torch.Tensor, amd: AMDOptions = AMD_MN
         "tau": widgets.FloatLogSlider(value=tau, base=10, min=0, max=5, step=0.25, description="tau"),
         "alpha_schedule": widgets.Dropdown(options=ALPHA_SCHEDULES, value="constant", description="alpha(t)"),
         "solver": widgets.Dropdown(options=SOLVERS, value="amd", description="solver"),
-        "steps": widgets.IntSlider(value=200, min=10, max=2000, step=10, description="euler/rk4 steps",
-                                   style={"description_width": "initial"}),
+        "steps": widgets.IntSlider(
+            value=200, min=10, max=2000, step=10, description="euler/rk4 steps", style={"description_width": "initial"}
+        ),
     }
 
     def figure_key(values: dict) -> tuple:
@@ -157,10 +219,18 @@ def landscape_heatmap(landscape: Landscape, colorbar_x: float | None = None) -> 
     excess = np.log10(landscape.loss - landscape.loss.min() + EXCESS_FLOOR)
     # the title runs along the bar, so that it never reaches into a panel beside it
     colorbar = dict(title=dict(text="log10(loss − min)", side="right"), len=0.8, thickness=14) | (
-        {"x": colorbar_x} if colorbar_x is not None else {})
-    return go.Heatmap(x=compact(landscape.z1), y=compact(landscape.z2), z=compact(excess),
-                      customdata=compact(landscape.loss), name="landscape", colorscale="Viridis", colorbar=colorbar,
-                      hovertemplate="z=(%{x:.3f}, %{y:.3f})<br>loss=%{customdata:.5f}<extra></extra>")
+        {"x": colorbar_x} if colorbar_x is not None else {}
+    )
+    return go.Heatmap(
+        x=compact(landscape.z1),
+        y=compact(landscape.z2),
+        z=compact(excess),
+        customdata=compact(landscape.loss),
+        name="landscape",
+        colorscale="Viridis",
+        colorbar=colorbar,
+        hovertemplate="z=(%{x:.3f}, %{y:.3f})<br>loss=%{customdata:.5f}<extra></extra>",
+    )
 
 
 def path_traces(name: str, path: np.ndarray, color: str) -> list[go.Scatter]:
@@ -168,11 +238,26 @@ def path_traces(name: str, path: np.ndarray, color: str) -> list[go.Scatter]:
     if path.ndim != 2 or path.shape[1] != 2 or path.shape[0] == 0:
         raise ValueError(f"path {name!r} must have shape (K, 2) with K >= 1, got {path.shape}")
     ends = path[[0, -1]]
-    return [go.Scatter(x=compact(path[:, 0]), y=compact(path[:, 1]), mode="lines+markers", name=name, legendgroup=name,
-                       line=dict(color=color, width=2), marker=dict(size=4)),
-            go.Scatter(x=compact(ends[:, 0]), y=compact(ends[:, 1]), mode="markers", name=f"{name}: z0 → z*",
-                       legendgroup=name, showlegend=False,
-                       marker=dict(color=color, size=[10, 16], symbol=["circle-open", "star"]))]
+    return [
+        go.Scatter(
+            x=compact(path[:, 0]),
+            y=compact(path[:, 1]),
+            mode="lines+markers",
+            name=name,
+            legendgroup=name,
+            line=dict(color=color, width=2),
+            marker=dict(size=4),
+        ),
+        go.Scatter(
+            x=compact(ends[:, 0]),
+            y=compact(ends[:, 1]),
+            mode="markers",
+            name=f"{name}: z0 → z*",
+            legendgroup=name,
+            showlegend=False,
+            marker=dict(color=color, size=[10, 16], symbol=["circle-open", "star"]),
+        ),
+    ]
 
 
 def pixels(images: np.ndarray) -> np.ndarray:
@@ -182,5 +267,14 @@ def pixels(images: np.ndarray) -> np.ndarray:
 
 def _image_trace(image: np.ndarray, name: str) -> dict:
     """An 8-bit image as a heat-map trace, a plain dict."""
-    return dict(type="heatmap", z=image, name=name, colorscale=GREYS, reversescale=True, zmin=0, zmax=255,
-                showscale=False, hovertemplate="%{z}<extra></extra>")
+    return dict(
+        type="heatmap",
+        z=image,
+        name=name,
+        colorscale=GREYS,
+        reversescale=True,
+        zmin=0,
+        zmax=255,
+        showscale=False,
+        hovertemplate="%{z}<extra></extra>",
+    )

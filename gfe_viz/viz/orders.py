@@ -23,10 +23,12 @@ from ..amd import AMD_MNIST, AMDOptions
 from ..analysis.known_solutions import damping_factor, quadratic_runs, quadratic_solution
 from ..analysis.landscapes import Landscape, covering_limits, latent_limits, loss_landscape, sample_path
 from ..analysis.solver_runs import ORDER_NAMES, SolverRun, compare_orders, orders_summary
+from ..style import PATH_COLORS
 from .interactive import InteractiveView, interactive_view, prerender_all
 from .landscape import landscape_heatmap, path_traces
 from .plotting import compact
-from .style import PATH_COLORS
+
+AMD_TO_TAU = AMD_MNIST.replace(conv_tol=0.0)  # AMD without its convergence stop: every run reaches tau
 
 
 def orders_figure(landscape: Landscape, runs: list[SolverRun], sample: int = 0) -> go.Figure:
@@ -34,15 +36,29 @@ def orders_figure(landscape: Landscape, runs: list[SolverRun], sample: int = 0) 
 
     Traces: the landscape, two per path (line, start/end markers), then one "<name>: loss" line per run.
     """
-    figure = make_subplots(rows=1, cols=2, column_widths=[0.55, 0.45], horizontal_spacing=0.2,
-                           subplot_titles=("paths on the loss landscape", "loss against decoder evaluations"))
+    figure = make_subplots(
+        rows=1,
+        cols=2,
+        column_widths=[0.55, 0.45],
+        horizontal_spacing=0.2,
+        subplot_titles=("paths on the loss landscape", "loss against decoder evaluations"),
+    )
     figure.add_trace(landscape_heatmap(landscape, colorbar_x=0.46), 1, 1)
     for k, run in enumerate(runs):
         color = PATH_COLORS[(k + 1) % len(PATH_COLORS)]
         for trace in path_traces(run.name, sample_path(run.result, sample)[1], color):
             figure.add_trace(trace, 1, 1)
-        figure.add_trace(go.Scatter(x=compact(run.nfe[:, sample]), y=compact(run.loss[:, sample]), mode="lines",
-                                    name=f"{run.name}: loss", line=dict(color=color, width=2)), 1, 2)
+        figure.add_trace(
+            go.Scatter(
+                x=compact(run.nfe[:, sample]),
+                y=compact(run.loss[:, sample]),
+                mode="lines",
+                name=f"{run.name}: loss",
+                line=dict(color=color, width=2),
+            ),
+            1,
+            2,
+        )
     figure.update_xaxes(title_text="z₁", range=[landscape.z1[0], landscape.z1[-1]], row=1, col=1)
     figure.update_yaxes(title_text="z₂", range=[landscape.z2[0], landscape.z2[-1]], scaleanchor="x", row=1, col=1)
     figure.update_xaxes(title_text="NFE", type="log", row=1, col=2)
@@ -51,8 +67,15 @@ def orders_figure(landscape: Landscape, runs: list[SolverRun], sample: int = 0) 
     return figure
 
 
-def orders_view(decoder: nn.Module, images: torch.Tensor, tau: float = 1e4, amd: AMDOptions = AMD_MNIST,
-                resolution: int = 61, loss: str = "bce", precompute: bool = True) -> InteractiveView:
+def orders_view(
+    decoder: nn.Module,
+    images: torch.Tensor,
+    tau: float = 1e4,
+    amd: AMDOptions = AMD_MNIST,
+    resolution: int = 61,
+    loss: str = "bce",
+    precompute: bool = True,
+) -> InteractiveView:
     """Notebook view: both orders on one image's landscape. Controls: ``image``, ``tau`` (decades
     from 10 to 1e5), ``dt_max``.
 
@@ -68,15 +91,21 @@ def orders_view(decoder: nn.Module, images: torch.Tensor, tau: float = 1e4, amd:
 
     @lru_cache(maxsize=64)
     def runs_at(image: int, tau: float, dt_max: float) -> list[SolverRun]:
-        return compare_orders(decoder, images[image:image + 1], tau=tau, amd=amd.replace(dt_max=max(dt_max, amd.dt0)),
-                              loss=loss, gradient="auto")
+        return compare_orders(
+            decoder,
+            images[image : image + 1],
+            tau=tau,
+            amd=amd.replace(dt_max=max(dt_max, amd.dt0)),
+            loss=loss,
+            gradient="auto",
+        )
 
     def visited(runs: list[SolverRun]) -> np.ndarray:
         return np.concatenate([sample_path(run.result)[1] for run in runs])
 
     @lru_cache(maxsize=64)
     def landscape_in(image: int, limits: tuple[float, float, float, float]) -> Landscape:
-        return loss_landscape(decoder, images[image:image + 1], limits, resolution, loss)
+        return loss_landscape(decoder, images[image : image + 1], limits, resolution, loss)
 
     def render(image, tau, dt_max):
         runs = runs_at(image, tau, dt_max)
@@ -96,8 +125,12 @@ def orders_view(decoder: nn.Module, images: torch.Tensor, tau: float = 1e4, amd:
 
 
 # --- the 3/t damping on a quadratic ---------------------------------------------------------------------
-def damping_figure(lam: float = 0.01, tau: float = 1000.0, amd: AMDOptions = AMD_MNIST.replace(conv_tol=0.0),
-                   dts: tuple[float, ...] = (1.0, 10.0)) -> go.Figure:
+def damping_figure(
+    lam: float = 0.01,
+    tau: float = 1000.0,
+    amd: AMDOptions = AMD_TO_TAU,
+    dts: tuple[float, ...] = (1.0, 10.0),
+) -> go.Figure:
     """Left: z(t) on a quadratic, exact for both orders and AMD's steps. Right: velocity kept per step.
 
     The default AMD settings are the MNIST ones without the convergence test, so both runs go on to tau.
@@ -107,15 +140,37 @@ def damping_figure(lam: float = 0.01, tau: float = 1000.0, amd: AMDOptions = AMD
     """
     runs = quadratic_runs(lam, tau, amd)
     t = np.linspace(0.0, tau, 400)
-    figure = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=(
-        f"z(t) on l = λz²/2, λ = {lam:g}", "velocity kept by one step of length dt"))
+    figure = make_subplots(
+        rows=1,
+        cols=2,
+        horizontal_spacing=0.12,
+        subplot_titles=(f"z(t) on l = λz²/2, λ = {lam:g}", "velocity kept by one step of length dt"),
+    )
     for k, (order, run) in enumerate(zip(ORDER_NAMES, runs)):
         color = PATH_COLORS[k + 1]
-        figure.add_trace(go.Scatter(x=t, y=quadratic_solution(lam, t, order), mode="lines",
-                                    name=f"{run.name}, exact", line=dict(color=color, width=2)), 1, 1)
+        figure.add_trace(
+            go.Scatter(
+                x=t,
+                y=quadratic_solution(lam, t, order),
+                mode="lines",
+                name=f"{run.name}, exact",
+                line=dict(color=color, width=2),
+            ),
+            1,
+            1,
+        )
         times, path = sample_path(run.result)
-        figure.add_trace(go.Scatter(x=compact(times), y=compact(path[:, 0]), mode="markers", name=f"{run.name}, AMD",
-                                    marker=dict(color=color, size=6, symbol="circle-open")), 1, 1)
+        figure.add_trace(
+            go.Scatter(
+                x=compact(times),
+                y=compact(path[:, 0]),
+                mode="markers",
+                name=f"{run.name}, AMD",
+                marker=dict(color=color, size=6, symbol="circle-open"),
+            ),
+            1,
+            1,
+        )
     t_right = np.logspace(-1, math.log10(tau), 200)
     for dt in dts:
         figure.add_trace(go.Scatter(x=t_right, y=damping_factor(t_right, dt), mode="lines", name=f"dt = {dt:g}"), 1, 2)

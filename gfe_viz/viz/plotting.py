@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import plotly.graph_objects as go
@@ -27,6 +27,7 @@ def fixed_layout(build: Callable[[], go.Figure]) -> Callable[[], dict]:
     skips ``make_subplots`` and the checks of each layout update, most of a light figure's build
     time. The layout leaves out the template, which plotly adds again, cheaply, by reference.
     """
+
     @functools.cache
     def made() -> dict:
         layout = build().layout.to_plotly_json()
@@ -36,25 +37,52 @@ def fixed_layout(build: Callable[[], go.Figure]) -> Callable[[], dict]:
     @functools.wraps(build)
     def layout() -> dict:
         return copy.deepcopy(made())
+
     return layout
 
 
 def play_button(frame_ms: int = 150, y: float = -0.08) -> dict:
     """A layout.updatemenus entry with play and pause buttons for the figure's frames (every
     animation of the lessons uses it, so that they all look and read the same)."""
-    return dict(type="buttons", showactive=False, x=0.0, y=y, xanchor="left", yanchor="top", buttons=[
-        dict(label="▶ play", method="animate",
-             args=[None, {"frame": {"duration": frame_ms, "redraw": True}, "fromcurrent": True,
-                          "transition": {"duration": 0}}]),
-        dict(label="❚❚ pause", method="animate",
-             args=[[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate"}])])
+    return dict(
+        type="buttons",
+        showactive=False,
+        x=0.0,
+        y=y,
+        xanchor="left",
+        yanchor="top",
+        buttons=[
+            dict(
+                label="▶ play",
+                method="animate",
+                args=[
+                    None,
+                    {
+                        "frame": {"duration": frame_ms, "redraw": True},
+                        "fromcurrent": True,
+                        "transition": {"duration": 0},
+                    },
+                ],
+            ),
+            dict(
+                label="❚❚ pause",
+                method="animate",
+                args=[[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate"}],
+            ),
+        ],
+    )
 
 
 def frame_slider(names: list[str], labels: list[str], prefix: str = "", y: float = -0.05) -> dict:
     """A layout.sliders entry with one step per frame (``names``), labelled by ``labels``."""
-    steps = [dict(method="animate", label=label,
-                  args=[[name], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"}])
-             for name, label in zip(names, labels)]
+    steps = [
+        dict(
+            method="animate",
+            label=label,
+            args=[[name], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"}],
+        )
+        for name, label in zip(names, labels)
+    ]
     return dict(active=0, x=0.15, y=y, len=0.85, currentvalue=dict(prefix=prefix), steps=steps)
 
 
@@ -73,6 +101,15 @@ def image_mosaic(images: torch.Tensor | np.ndarray, name: str = "images", n_cols
     tiled = np.full((n_rows * (h + 1) - 1, n_cols * (w + 1) - 1), np.nan)
     for i, image in enumerate(array):
         r, c = divmod(i, n_cols)
-        tiled[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = image
-    return go.Heatmap(z=compact(tiled), name=name, colorscale="Greys", reversescale=True, zmin=0, zmax=1,
-                      showscale=False, hoverongaps=False, hovertemplate="%{z}<extra>" + name + "</extra>")
+        tiled[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = image
+    return go.Heatmap(
+        z=compact(tiled),
+        name=name,
+        colorscale="Greys",
+        reversescale=True,
+        zmin=0,
+        zmax=1,
+        showscale=False,
+        hoverongaps=False,
+        hovertemplate="%{z}<extra>" + name + "</extra>",
+    )

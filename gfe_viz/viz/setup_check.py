@@ -31,8 +31,13 @@ def widget_check_view() -> InteractiveView:
     def render(frequency):
         y = np.sin(frequency * t)
         figure = go.Figure(go.Scatter(x=t, y=y, mode="lines", name=f"sin({frequency:g} t)"))
-        figure.update_layout(title=f"sin({frequency:g} t): move the slider and this curve changes", width=640,
-                             height=320, xaxis_title="t", yaxis=dict(range=[-1.1, 1.1]))
+        figure.update_layout(
+            title=f"sin({frequency:g} t): move the slider and this curve changes",
+            width=640,
+            height=320,
+            xaxis_title="t",
+            yaxis=dict(range=[-1.1, 1.1]),
+        )
         return figure, {"frequency": float(frequency), "zero_crossings": zero_crossings(y)}
 
     slider = widgets.FloatSlider(value=1.0, min=0.5, max=5.0, step=0.5, description="frequency")
@@ -50,20 +55,29 @@ def widgets_extension_folders() -> list[Path]:
     """The folders of this environment's Jupyter data path that hold the widgets front-end extension."""
     from jupyter_core.paths import jupyter_path
 
-    return [Path(folder) / WIDGETS_EXTENSION for folder in jupyter_path("labextensions")
-            if (Path(folder) / WIDGETS_EXTENSION / "package.json").is_file()]
+    return [
+        Path(folder) / WIDGETS_EXTENSION
+        for folder in jupyter_path("labextensions")
+        if (Path(folder) / WIDGETS_EXTENSION / "package.json").is_file()
+    ]
 
 
 def environment_report(device: torch.device) -> dict[str, str]:
     """What this kernel runs: the device, CUDA availability, package versions, the widgets extension."""
-    report = {"device": str(device), "cuda available": str(torch.cuda.is_available()),
-              "torch threads": str(torch.get_num_threads())}
+    report = {
+        "device": str(device),
+        "cuda available": str(torch.cuda.is_available()),
+        "torch threads": str(torch.get_num_threads()),
+    }
     for package in PACKAGES:
         try:
             report[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             report[package] = "not installed"
     found = widgets_extension_folders()
-    report[WIDGETS_EXTENSION] = (f"installed in {found[0].parent.parent}" if found else
-                                 "not found in this environment: install ipywidgets (>= 8) where JupyterLab runs")
+    report[WIDGETS_EXTENSION] = (
+        f"installed in {found[0].parent.parent}"
+        if found
+        else "not found in this environment: install ipywidgets (>= 8) where JupyterLab runs"
+    )
     return report

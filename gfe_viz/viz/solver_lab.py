@@ -21,10 +21,9 @@ from .._checks import check_positive, check_tensor
 from ..amd import ACCEPTANCE_MODES, AMD_MNIST, AMDOptions
 from ..analysis.solver_runs import SolverRun, amd_summary, run_solver, target_loss
 from ..analysis.stiffness import EulerScan
+from ..style import SOLVER_COLORS
 from .interactive import InteractiveView, interactive_view
 from .plotting import compact, fixed_layout
-from .style import SOLVER_COLORS
-
 
 
 # --- the AMD lab -----------------------------------------------------------------------------------
@@ -42,45 +41,97 @@ def amd_lab_figure(run: SolverRun) -> go.Figure:
     timeline, against_t, against_nfe, histogram = (dict(xaxis=f"x{k}", yaxis=f"y{k}") for k in ("", 2, 3, 4))
     traces = []
     attempt, sample = torch.nonzero(steps.active, as_tuple=True)
-    for name, mask, marker in (("accepted", steps.accepted, dict(color="#2ca02c", size=5, symbol="circle")),
-                               ("rejected", ~steps.accepted, dict(color="#d62728", size=7, symbol="x"))):
+    for name, mask, marker in (
+        ("accepted", steps.accepted, dict(color="#2ca02c", size=5, symbol="circle")),
+        ("rejected", ~steps.accepted, dict(color="#d62728", size=7, symbol="x")),
+    ):
         keep = mask[attempt, sample]
         a, s = attempt[keep], sample[keep]
-        traces.append(dict(type="scatter", x=compact(steps.t[a, s]), y=compact(steps.dt[a, s]), mode="markers",
-                           name=name, marker=marker, customdata=np.stack([s.numpy(), a.numpy()], 1),
-                           hovertemplate="sample %{customdata[0]}, attempt %{customdata[1]}"
-                                         "<br>t=%{x:.4g}, dt=%{y:.4g}<extra></extra>", **timeline))
+        traces.append(
+            dict(
+                type="scatter",
+                x=compact(steps.t[a, s]),
+                y=compact(steps.dt[a, s]),
+                mode="markers",
+                name=name,
+                marker=marker,
+                customdata=np.stack([s.numpy(), a.numpy()], 1),
+                hovertemplate="sample %{customdata[0]}, attempt %{customdata[1]}"
+                "<br>t=%{x:.4g}, dt=%{y:.4g}<extra></extra>",
+                **timeline,
+            )
+        )
     moved = run.result.trajectory.accepted.numpy()
     for i in range(run.loss.shape[1]):
         rows = np.flatnonzero(moved[:, i])
         rows = np.append(rows, run.loss.shape[0] - 1)  # the end: rejected attempts after the last move cost too
-        style = dict(type="scatter", mode="lines", line=dict(width=1, shape="hv"), opacity=0.6, legendgroup="samples",
-                     name=f"sample {i}", showlegend=False)
+        style = dict(
+            type="scatter",
+            mode="lines",
+            line=dict(width=1, shape="hv"),
+            opacity=0.6,
+            legendgroup="samples",
+            name=f"sample {i}",
+            showlegend=False,
+        )
         traces.append(dict(x=compact(run.t[rows, i]), y=compact(run.loss[rows, i]), **style, **against_t))
         traces.append(dict(x=compact(run.nfe[rows, i]), y=compact(run.loss[rows, i]), **style, **against_nfe))
     nfe_mean, loss_mean = run.mean_curve()
-    traces.append(dict(type="scatter", x=compact(nfe_mean), y=compact(loss_mean), mode="lines", name="batch mean",
-                       line=dict(color="black", width=3), **against_nfe))
-    traces.append(dict(type="histogram", x=run.result.stats.nfe.numpy(), name="NFE per sample",
-                       marker_color=SOLVER_COLORS["amd"], **histogram))
+    traces.append(
+        dict(
+            type="scatter",
+            x=compact(nfe_mean),
+            y=compact(loss_mean),
+            mode="lines",
+            name="batch mean",
+            line=dict(color="black", width=3),
+            **against_nfe,
+        )
+    )
+    traces.append(
+        dict(
+            type="histogram",
+            x=run.result.stats.nfe.numpy(),
+            name="NFE per sample",
+            marker_color=SOLVER_COLORS["amd"],
+            **histogram,
+        )
+    )
     return go.Figure(data=traces, layout=_amd_lab_layout())
 
 
 @fixed_layout
 def _amd_lab_layout() -> go.Figure:
-    figure = make_subplots(rows=2, cols=2, vertical_spacing=0.14, horizontal_spacing=0.1, subplot_titles=(
-        "every attempt: step size dt at time t", "loss of each sample against t",
-        "loss against decoder evaluations (NFE)", "NFE per sample"))
+    figure = make_subplots(
+        rows=2,
+        cols=2,
+        vertical_spacing=0.14,
+        horizontal_spacing=0.1,
+        subplot_titles=(
+            "every attempt: step size dt at time t",
+            "loss of each sample against t",
+            "loss against decoder evaluations (NFE)",
+            "NFE per sample",
+        ),
+    )
     return figure.update_layout(
-        xaxis=dict(title_text="t"), yaxis=dict(type="log", title_text="dt"),
-        xaxis2=dict(title_text="t", type="log"), yaxis2=dict(title_text="loss", type="log"),
-        xaxis3=dict(title_text="NFE"), yaxis3=dict(title_text="loss", type="log"),
-        xaxis4=dict(title_text="NFE"), yaxis4=dict(title_text="samples"),
-        width=980, height=760, legend=dict(orientation="h", x=0, y=-0.08, yanchor="top"))
+        xaxis=dict(title_text="t"),
+        yaxis=dict(type="log", title_text="dt"),
+        xaxis2=dict(title_text="t", type="log"),
+        yaxis2=dict(title_text="loss", type="log"),
+        xaxis3=dict(title_text="NFE"),
+        yaxis3=dict(title_text="loss", type="log"),
+        xaxis4=dict(title_text="NFE"),
+        yaxis4=dict(title_text="samples"),
+        width=980,
+        height=760,
+        legend=dict(orientation="h", x=0, y=-0.08, yanchor="top"),
+    )
 
 
-def amd_lab_view(decoder: nn.Module, x: torch.Tensor, tau: float = 1e4, amd: AMDOptions = AMD_MNIST,
-                 loss: str = "bce") -> InteractiveView:
+def amd_lab_view(
+    decoder: nn.Module, x: torch.Tensor, tau: float = 1e4, amd: AMDOptions = AMD_MNIST, loss: str = "bce"
+) -> InteractiveView:
     """Notebook view: re-solve the batch ``x`` with AMD whenever a step-control slider moves.
 
     Controls: ``dt0`` (0.1-10), ``dt_max`` (10-1000; the ranges keep dt_max >= dt0), ``shrink``,
@@ -102,8 +153,9 @@ def amd_lab_view(decoder: nn.Module, x: torch.Tensor, tau: float = 1e4, amd: AMD
         "dt_max": widgets.FloatLogSlider(value=amd.dt_max, min=1, max=3, description="dt_max", **log),
         "shrink": widgets.FloatSlider(value=amd.shrink, min=0.05, max=0.95, step=0.05, description="shrink"),
         "grow": widgets.FloatSlider(value=amd.grow, min=1.0, max=3.0, step=0.05, description="grow"),
-        "sigma": widgets.SelectionSlider(options=[0.0] + [10.0 ** k for k in range(-8, 1)], value=amd.sigma,
-                                         description="sigma"),
+        "sigma": widgets.SelectionSlider(
+            options=[0.0] + [10.0**k for k in range(-8, 1)], value=amd.sigma, description="sigma"
+        ),
         "acceptance": widgets.ToggleButtons(options=ACCEPTANCE_MODES, value="per_sample", description="acceptance"),
     }
     return interactive_view(render, controls)
@@ -117,22 +169,62 @@ def stiffness_figure(scan: EulerScan) -> go.Figure:
     smallest predicted limit "2/λ_max = ..." as a vertical line.
     """
     figure = make_subplots(specs=[[{"secondary_y": True}]])
-    figure.add_trace(go.Scatter(x=scan.dts, y=_finite_mean(scan.final_loss), mode="lines+markers", name="final loss",
-                                line=dict(color=SOLVER_COLORS["euler"])))
-    figure.add_trace(go.Scatter(x=scan.dts, y=_finite_mean(scan.best_loss), mode="lines+markers",
-                                name="best loss along the way", line=dict(color="grey", dash="dot")))
-    figure.add_trace(go.Scatter(x=scan.dts, y=scan.unstable().sum(1), mode="lines+markers", name="unstable samples",
-                                line=dict(color="black", shape="hv", width=1)), secondary_y=True)
+    figure.add_trace(
+        go.Scatter(
+            x=scan.dts,
+            y=_finite_mean(scan.final_loss),
+            mode="lines+markers",
+            name="final loss",
+            line=dict(color=SOLVER_COLORS["euler"]),
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=scan.dts,
+            y=_finite_mean(scan.best_loss),
+            mode="lines+markers",
+            name="best loss along the way",
+            line=dict(color="grey", dash="dot"),
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=scan.dts,
+            y=scan.unstable().sum(1),
+            mode="lines+markers",
+            name="unstable samples",
+            line=dict(color="black", shape="hv", width=1),
+        ),
+        secondary_y=True,
+    )
     limit = float(np.min(scan.limit))
-    figure.add_trace(go.Scatter(x=[limit, limit], y=[0, 1], yaxis="y3", mode="lines", name=f"2/λ_max = {limit:.3g}",
-                                line=dict(color="black", dash="dash")))
+    figure.add_trace(
+        go.Scatter(
+            x=[limit, limit],
+            y=[0, 1],
+            yaxis="y3",
+            mode="lines",
+            name=f"2/λ_max = {limit:.3g}",
+            line=dict(color="black", dash="dash"),
+        )
+    )
     blow_up = scan.blow_up_dt()
     title = f"first unstable dt = {blow_up:.3g}" if blow_up is not None else "stable at every scanned dt"
-    figure.update_layout(title=f"Euler on {scan.final_loss.shape[1]} samples: {title}", width=820, height=420,
-                         xaxis=dict(type="log", title="Euler step dt"), legend=dict(orientation="h", y=-0.2))
+    figure.update_layout(
+        title=f"Euler on {scan.final_loss.shape[1]} samples: {title}",
+        width=820,
+        height=420,
+        xaxis=dict(type="log", title="Euler step dt"),
+        legend=dict(orientation="h", y=-0.2),
+    )
     figure.update_yaxes(title_text="batch-mean loss", secondary_y=False)
-    figure.update_yaxes(title_text="unstable samples", secondary_y=True, rangemode="tozero", tickformat="d",
-                        dtick=max(1, -(-scan.final_loss.shape[1] // 5)))  # whole counts
+    figure.update_yaxes(
+        title_text="unstable samples",
+        secondary_y=True,
+        rangemode="tozero",
+        tickformat="d",
+        dtick=max(1, -(-scan.final_loss.shape[1] // 5)),
+    )  # whole counts
     figure.update_layout(yaxis3=dict(overlaying="y", range=[0, 1], visible=False))
     return figure
 
@@ -156,13 +248,33 @@ def comparison_figure(runs: list[SolverRun], target: float | None = None) -> go.
         nfe, loss = run.mean_curve()
         needed = run.nfe_to_reach(target)
         label = f"{run.name}: {needed:.0f} NFE" if needed is not None else f"{run.name}: target not reached"
-        figure.add_trace(go.Scatter(x=compact(nfe), y=compact(loss - best + floor), mode="lines", name=label,
-                                    line=dict(width=2), customdata=compact(loss),
-                                    hovertemplate="NFE %{x:.1f}<br>loss %{customdata:.5f}"))
-    figure.add_trace(go.Scatter(x=[0, 1], y=[target - best + floor] * 2, xaxis="x2", mode="lines",
-                                name=f"target: batch-mean loss {target:.5f}", line=dict(color="black", dash="dash")))
+        figure.add_trace(
+            go.Scatter(
+                x=compact(nfe),
+                y=compact(loss - best + floor),
+                mode="lines",
+                name=label,
+                line=dict(width=2),
+                customdata=compact(loss),
+                hovertemplate="NFE %{x:.1f}<br>loss %{customdata:.5f}",
+            )
+        )
+    figure.add_trace(
+        go.Scatter(
+            x=[0, 1],
+            y=[target - best + floor] * 2,
+            xaxis="x2",
+            mode="lines",
+            name=f"target: batch-mean loss {target:.5f}",
+            line=dict(color="black", dash="dash"),
+        )
+    )
     figure.update_layout(xaxis2=dict(overlaying="x", range=[0, 1], visible=False))
-    figure.update_layout(title="Decoder evaluations needed for the same loss", width=860, height=440,
-                         xaxis=dict(type="log", title="mean NFE per sample"),
-                         yaxis=dict(type="log", title=f"batch-mean loss − {best:.5f} (lowest reached)"))
+    figure.update_layout(
+        title="Decoder evaluations needed for the same loss",
+        width=860,
+        height=440,
+        xaxis=dict(type="log", title="mean NFE per sample"),
+        yaxis=dict(type="log", title=f"batch-mean loss − {best:.5f} (lowest reached)"),
+    )
     return figure

@@ -107,13 +107,18 @@ class JupyterLabServer:
         opened before it (starting a kernel for each) and the page holds several notebooks.
         """
         workspace = urllib.request.pathname2url(Path(name).stem)
-        return (f"{self.base_url}/lab/workspaces/{workspace}/tree/{urllib.request.pathname2url(name)}"
-                f"?reset&token={self.token}")
+        return (
+            f"{self.base_url}/lab/workspaces/{workspace}/tree/{urllib.request.pathname2url(name)}"
+            f"?reset&token={self.token}"
+        )
 
     def command(self) -> list[str]:
         settings = self.work_dir / "user-settings"
         return [
-            self.python, "-m", "jupyter", "lab",
+            self.python,
+            "-m",
+            "jupyter",
+            "lab",
             "--no-browser",
             "--ip=127.0.0.1",
             f"--port={self.port}",
@@ -151,8 +156,12 @@ class JupyterLabServer:
             self.port = free_loopback_port()
             self._log_file = open(self.log_path, "w")
             self.process = subprocess.Popen(
-                self.command(), cwd=self.root_dir, env=self.environment(),
-                stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                self.command(),
+                cwd=self.root_dir,
+                env=self.environment(),
+                stdout=self._log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,  # its own process group, killed as a whole in stop()
             )
             last_error = self._wait_until_ready()
@@ -185,7 +194,9 @@ class JupyterLabServer:
         :class:`ServerAPIError` naming the call and the last failure; a 4xx status at once.
         """
         request = urllib.request.Request(
-            self.base_url + path, method=method, headers={"Authorization": f"token {self.token}"},
+            self.base_url + path,
+            method=method,
+            headers={"Authorization": f"token {self.token}"},
             data=b"" if method in ("POST", "PUT", "PATCH") else None,
         )
         for attempt in range(1, tries + 1):
@@ -201,8 +212,11 @@ class JupyterLabServer:
                 failure, status = f"{type(error).__name__}: {error}", None
             if attempt < tries:
                 time.sleep(2 ** (attempt - 1))
-        raise ServerAPIError(f"JupyterLab API {method} {path} gave no valid answer after {attempt} "
-                             f"tr{'y' if attempt == 1 else 'ies'} ({timeout:.0f} s each): {failure}", status)
+        raise ServerAPIError(
+            f"JupyterLab API {method} {path} gave no valid answer after {attempt} "
+            f"tr{'y' if attempt == 1 else 'ies'} ({timeout:.0f} s each): {failure}",
+            status,
+        )
 
     def shutdown_kernels(self, timeout: float = API_TIMEOUT) -> None:
         """Delete every session and kernel, so that the next notebook has the CPU to itself.

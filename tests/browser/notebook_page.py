@@ -65,7 +65,8 @@ _READ_CELLS_JS = r"""
     });
     return {
       index,
-      type: cell.classList.contains('jp-CodeCell') ? 'code' : cell.classList.contains('jp-MarkdownCell') ? 'markdown' : 'raw',
+      type: cell.classList.contains('jp-CodeCell') ? 'code'
+        : cell.classList.contains('jp-MarkdownCell') ? 'markdown' : 'raw',
       prompt: prompt ? prompt.textContent.trim() : '',
       outputs,
     };
@@ -84,9 +85,12 @@ _TOP_OUTPUTS_JS = r"""
 
 # A fingerprint of the figures inside the top output of cell `index`, output `k`: the plotly
 # data and layout of every figure (not the SVG, whose clip-path ids change on every redraw).
-_FIGURE_FINGERPRINT_JS = r"""
+_FIGURE_FINGERPRINT_JS = (
+    r"""
 ([index, k]) => {
-  const found = (""" + _TOP_OUTPUTS_JS + r""").find(([i, j]) => i === index && j === k);
+  const found = ("""
+    + _TOP_OUTPUTS_JS
+    + r""").find(([i, j]) => i === index && j === k);
   if (!found) return null;
   const view = found[2];
   const parts = [...view.querySelectorAll('.js-plotly-plot')].map(plot => {
@@ -99,6 +103,7 @@ _FIGURE_FINGERPRINT_JS = r"""
   return parts.length + ':' + text.length + ':' + hash;
 }
 """
+)
 
 # True once the fingerprint of cell `index`, output `k` differs from `before` (polled by the page).
 _FIGURE_CHANGED_JS = "([index, k, before]) => (" + _FIGURE_FINGERPRINT_JS + ")([index, k]) !== before"
@@ -106,9 +111,12 @@ _FIGURE_CHANGED_JS = "([index, k, before]) => (" + _FIGURE_FINGERPRINT_JS + ")([
 # Starts watching the ipywidgets Outputs inside the top output of cell `index`, output `k`:
 # window.__gfeOutputAt becomes the time (ms after this call) their content first changes, which
 # is when the kernel's new figure arrives, before plotly draws it.
-_WATCH_OUTPUT_JS = r"""
+_WATCH_OUTPUT_JS = (
+    r"""
 ([index, k]) => {
-  const found = (""" + _TOP_OUTPUTS_JS + r""").find(([i, j]) => i === index && j === k);
+  const found = ("""
+    + _TOP_OUTPUTS_JS
+    + r""").find(([i, j]) => i === index && j === k);
   if (window.__gfeObserver) window.__gfeObserver.disconnect();
   window.__gfeOutputAt = null;
   const start = performance.now();
@@ -119,6 +127,7 @@ _WATCH_OUTPUT_JS = r"""
     out => window.__gfeObserver.observe(out, {childList: true, subtree: true}));
 }
 """
+)
 
 LATENCY_COLUMNS = ("notebook", "cell", "output", "control", "key", "changed", "output_ms", "redraw_ms")
 
@@ -172,9 +181,11 @@ class NotebookPage:
         self.page.goto(self.server.notebook_url(self.name), timeout=timeout * 1000)
         self.page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=timeout * 1000)
         if not self._wait_kernel_idle(timeout):
-            raise RuntimeError(f"the notebook's kernel was not started and idle within {timeout:.0f} s "
-                               f"(server state: {self._session_state()}; on a loaded machine raise "
-                               f"GFE_BROWSER_WAIT_TIMEOUT)")
+            raise RuntimeError(
+                f"the notebook's kernel was not started and idle within {timeout:.0f} s "
+                f"(server state: {self._session_state()}; on a loaded machine raise "
+                f"GFE_BROWSER_WAIT_TIMEOUT)"
+            )
         self._check_dialogs()
 
     def _session_state(self) -> str | None:
@@ -189,9 +200,12 @@ class NotebookPage:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._check_dialogs()
-            if self._session_state() == "idle" and self.page.locator(
-                '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator[data-status="idle"]'
-            ).count():
+            if (
+                self._session_state() == "idle"
+                and self.page.locator(
+                    '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator[data-status="idle"]'
+                ).count()
+            ):
                 return True
             time.sleep(0.5)
         return False
@@ -271,16 +285,22 @@ class NotebookPage:
     # -- sliders ------------------------------------------------------------------------------
     def interactive_views(self) -> list[tuple[int, int]]:
         """(cell index, top output index) of each widget output that holds a slider and an Output."""
-        views = self.page.evaluate(_TOP_OUTPUTS_JS + r""".flatMap(([index, k, out]) =>
+        views = self.page.evaluate(
+            _TOP_OUTPUTS_JS
+            + r""".flatMap(([index, k, out]) =>
             out.querySelector('.widget-slider .noUi-handle') && out.querySelector('.widget-output') ? [[index, k]] : [])
-        """)
+        """
+        )
         return [tuple(v) for v in views]
 
     def _mark_slider(self, cell: int, output: int, n: int) -> dict | None:
         """Tag slider ``n`` of a view with ``data-gfe-test="handle"``; its label, value and maximum."""
-        return self.page.evaluate(r"""([cell, output, n]) => {
+        return self.page.evaluate(
+            r"""([cell, output, n]) => {
             document.querySelectorAll('[data-gfe-test]').forEach(e => e.removeAttribute('data-gfe-test'));
-            const found = (""" + _TOP_OUTPUTS_JS + r""").find(([i, k]) => i === cell && k === output);
+            const found = ("""
+            + _TOP_OUTPUTS_JS
+            + r""").find(([i, k]) => i === cell && k === output);
             const slider = found ? found[2].querySelectorAll('.widget-slider')[n] : null;
             const handle = slider ? slider.querySelector('.noUi-handle') : null;
             if (!handle) return null;
@@ -288,7 +308,9 @@ class NotebookPage:
             const label = slider.querySelector('.widget-label');
             return {label: label ? label.innerText.trim() : '', value: handle.getAttribute('aria-valuenow'),
                     max: handle.getAttribute('aria-valuemax')};
-        }""", [cell, output, n])
+        }""",
+            [cell, output, n],
+        )
 
     def move_sliders(self, cell: int, output: int, timeout: float, max_sliders: int = 3) -> None:
         """Step the view's sliders, one at a time, until one of them changes the figure.
@@ -316,17 +338,23 @@ class NotebookPage:
             start = time.monotonic()
             handle.press(key)
             try:
-                self.page.wait_for_function(_FIGURE_CHANGED_JS, arg=[cell, output, before], polling=50,
-                                            timeout=timeout * 1000)
+                self.page.wait_for_function(
+                    _FIGURE_CHANGED_JS, arg=[cell, output, before], polling=50, timeout=timeout * 1000
+                )
                 changed = True
             except PlaywrightTimeout:
                 changed = False
             seconds = time.monotonic() - start
             output_ms = self.page.evaluate("() => window.__gfeOutputAt")
             self._wait_kernel_idle(timeout=max(5.0, timeout - seconds))
-            label = f"{info['label'] or 'slider ' + str(n)!r} ({info['value']} -> {handle.get_attribute('aria-valuenow')})"
-            self.run.sliders.append(SliderResult(cell, output, label, key, changed, seconds,
-                                                 None if output_ms is None else output_ms / 1000))
+            label = (
+                f"{info['label'] or 'slider ' + str(n)!r} ({info['value']} -> {handle.get_attribute('aria-valuenow')})"
+            )
+            self.run.sliders.append(
+                SliderResult(
+                    cell, output, label, key, changed, seconds, None if output_ms is None else output_ms / 1000
+                )
+            )
             if changed:
                 break
 
@@ -338,7 +366,8 @@ class NotebookPage:
         viewport = page.viewport_size or {"width": 1400, "height": 1000}
         try:
             extra = page.evaluate(
-                "() => { const n = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer')"
+                "() => { const n ="
+                " document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer')"
                 " || document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook');"
                 " return n ? n.scrollHeight - n.clientHeight : 0; }"
             )
@@ -357,9 +386,19 @@ def write_latency(path: Path, run: NotebookRun) -> None:
     if path.exists():
         with path.open(newline="") as file:
             rows = [row for row in csv.DictReader(file) if row["notebook"] != run.name]
-    rows += [{"notebook": run.name, "cell": s.cell, "output": s.output, "control": s.label, "key": s.key,
-              "changed": s.changed, "redraw_ms": round(1000 * s.seconds),
-              "output_ms": "" if s.output_seconds is None else round(1000 * s.output_seconds)} for s in run.sliders]
+    rows += [
+        {
+            "notebook": run.name,
+            "cell": s.cell,
+            "output": s.output,
+            "control": s.label,
+            "key": s.key,
+            "changed": s.changed,
+            "redraw_ms": round(1000 * s.seconds),
+            "output_ms": "" if s.output_seconds is None else round(1000 * s.output_seconds),
+        }
+        for s in run.sliders
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=LATENCY_COLUMNS)
@@ -385,8 +424,10 @@ def read_complete_json(path: Path, timeout: float = 10.0) -> dict:
         except (OSError, ValueError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             problem = f"{type(error).__name__}: {error}"
         if time.monotonic() > deadline:
-            raise RuntimeError(f"could not read {path.name} as complete JSON within {timeout:.0f} s "
-                               f"(the server may still be writing it): {problem}")
+            raise RuntimeError(
+                f"could not read {path.name} as complete JSON within {timeout:.0f} s "
+                f"(the server may still be writing it): {problem}"
+            )
         time.sleep(0.5)
 
 
@@ -415,14 +456,18 @@ def find_problems(run: NotebookRun) -> list[str]:
     if not run.cells:
         return problems + ["the page showed no notebook cells"]
     if not run.saved:
-        problems.append("saving from the UI (Ctrl+S) did not write the file: the outputs the kernel sent "
-                        "could not be compared with the page")
+        problems.append(
+            "saving from the UI (Ctrl+S) did not write the file: the outputs the kernel sent "
+            "could not be compared with the page"
+        )
     if saved and len(saved) != len(run.cells):
         problems.append(f"the page shows {len(run.cells)} cells, the notebook file has {len(saved)}")
     if run.timed_out:
         still = [c["index"] for c in run.cells if c["prompt"] in ("[*]:",)]
-        problems.append(f"the run did not finish in time ({run.seconds:.0f} s; raise GFE_BROWSER_RUN_TIMEOUT on a "
-                        f"loaded machine); still running or queued: {', '.join(where(i) for i in still) or 'none'}")
+        problems.append(
+            f"the run did not finish in time ({run.seconds:.0f} s; raise GFE_BROWSER_RUN_TIMEOUT on a "
+            f"loaded machine); still running or queued: {', '.join(where(i) for i in still) or 'none'}"
+        )
 
     first_error = None
     for cell in run.cells:
@@ -439,8 +484,10 @@ def find_problems(run: NotebookRun) -> list[str]:
             text = out["text"]
             if out["mime"] == "application/vnd.jupyter.stderr" and ERROR_TEXT.search(text) and not kernel_error:
                 last = [line for line in text.splitlines() if line.strip()][-1:]
-                problems.append(f"{where(i)}: an error is shown{' inside a widget Output' if out['nested'] else ''}: "
-                                f"{last[0][:300] if last else ''}")
+                problems.append(
+                    f"{where(i)}: an error is shown{' inside a widget Output' if out['nested'] else ''}: "
+                    f"{last[0][:300] if last else ''}"
+                )
                 first_error = i if first_error is None else first_error
             if out["mime"] in (None, WIDGET_MIME):  # a widget view, not text a cell printed
                 for failure in WIDGET_FAILURE_TEXTS:
@@ -461,11 +508,15 @@ def find_problems(run: NotebookRun) -> list[str]:
         # Outputs the kernel sent must be rendered: every widget view as a control, every figure drawn.
         top = [o for o in cell["outputs"] if not o["nested"]]
         want_widgets = sum(1 for o in saved_outputs if WIDGET_MIME in o.get("data", {}))
-        want_plots = sum(1 for o in saved_outputs if PLOTLY_MIME in o.get("data", {}) and WIDGET_MIME not in o.get("data", {}))
+        want_plots = sum(
+            1 for o in saved_outputs if PLOTLY_MIME in o.get("data", {}) and WIDGET_MIME not in o.get("data", {})
+        )
         have_widgets = sum(1 for o in top if o["widget"] and not o["widget"]["error"] and o["widget"]["size"] != [0, 0])
         have_plots = sum(1 for o in top if o["plot"] and o["plot"]["svg"] and not o["widget"])
         if have_widgets < want_widgets:
-            problems.append(f"{where(i)}: the kernel sent {want_widgets} widget view(s), {have_widgets} rendered as controls")
+            problems.append(
+                f"{where(i)}: the kernel sent {want_widgets} widget view(s), {have_widgets} rendered as controls"
+            )
         if have_plots < want_plots:
             problems.append(f"{where(i)}: the kernel sent {want_plots} plotly figure(s), {have_plots} drawn")
         # An interactive view (slider + Output) must show a drawn figure in its Output.
@@ -473,11 +524,20 @@ def find_problems(run: NotebookRun) -> list[str]:
             if out["sliders"] and out["outputWidgets"] and out["widget"]:
                 nested_plots = [o for o in cell["outputs"] if o["nested"] and o["plot"]]
                 if not nested_plots:
-                    problems.append(f"{where(i)}: an interactive view (output {k}) shows no plotly figure in its Output")
+                    problems.append(
+                        f"{where(i)}: an interactive view (output {k}) shows no plotly figure in its Output"
+                    )
 
     if first_error is not None:
-        skipped = [c["index"] for c in run.cells if c["index"] > first_error and c["type"] == "code"
-                   and c["index"] < len(saved) and _source(saved[c["index"]]).strip() and c["prompt"] in ("[ ]:", "")]
+        skipped = [
+            c["index"]
+            for c in run.cells
+            if c["index"] > first_error
+            and c["type"] == "code"
+            and c["index"] < len(saved)
+            and _source(saved[c["index"]]).strip()
+            and c["prompt"] in ("[ ]:", "")
+        ]
         if skipped:
             problems.append(f"cells not run after the error in cell {first_error}: {skipped}")
     views: dict[tuple[int, int], list[SliderResult]] = {}
@@ -486,8 +546,10 @@ def find_problems(run: NotebookRun) -> list[str]:
     for (cell, output), tries in views.items():
         if not any(t.changed for t in tries):
             steps = "; ".join(f"{t.key} on {t.label}" for t in tries)
-            problems.append(f"{where(cell)}: no slider of the interactive view (output {output}) changed the figure "
-                            f"within {tries[0].seconds:.0f} s ({steps})")
+            problems.append(
+                f"{where(cell)}: no slider of the interactive view (output {output}) changed the figure "
+                f"within {tries[0].seconds:.0f} s ({steps})"
+            )
     if problems and run.console_errors:
         problems.append("browser console errors: " + " | ".join(run.console_errors[:5]))
     return problems

@@ -24,7 +24,9 @@ def build_site(site_dir: Path, timeout: float = WAIT_TIMEOUT) -> None:
     try:
         result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as error:
-        raise RuntimeError(f"`mkdocs build --strict` did not finish within {timeout:.0f} s (GFE_BROWSER_WAIT_TIMEOUT)") from error
+        raise RuntimeError(
+            f"`mkdocs build --strict` did not finish within {timeout:.0f} s (GFE_BROWSER_WAIT_TIMEOUT)"
+        ) from error
     if result.returncode != 0:
         raise RuntimeError(f"`mkdocs build --strict` exited with {result.returncode}:\n{result.stdout}{result.stderr}")
 
@@ -46,7 +48,9 @@ class StaticServer:
         self.port = free_loopback_port()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "http.server", str(self.port), "--bind", "127.0.0.1", "--directory", str(self.root)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,  # its request log is not read
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,  # its request log is not read
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.process.poll() is None:

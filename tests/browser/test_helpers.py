@@ -89,9 +89,13 @@ def test_read_complete_json_names_the_file_when_it_stays_broken(tmp_path):
 
 def test_write_latency_replaces_only_the_rows_of_the_notebook_run_again(tmp_path):
     path = tmp_path / "browser" / "latency.csv"
-    first = NotebookRun("02_lab.ipynb", sliders=[
-        SliderResult(5, 0, "'dt0' (0 -> 0.05)", "ArrowRight", True, 0.4321, 0.3),
-        SliderResult(9, 1, "'tau' (3 -> 4)", "ArrowLeft", False, 120.0)])
+    first = NotebookRun(
+        "02_lab.ipynb",
+        sliders=[
+            SliderResult(5, 0, "'dt0' (0 -> 0.05)", "ArrowRight", True, 0.4321, 0.3),
+            SliderResult(9, 1, "'tau' (3 -> 4)", "ArrowLeft", False, 120.0),
+        ],
+    )
     other = NotebookRun("01_flow.ipynb", sliders=[SliderResult(15, 0, "'image' (0 -> 1)", "ArrowRight", True, 0.9)])
     write_latency(path, first)
     write_latency(path, other)
@@ -100,7 +104,8 @@ def test_write_latency_replaces_only_the_rows_of_the_notebook_run_again(tmp_path
     with path.open(newline="") as file:
         reader = csv.DictReader(file)
         assert tuple(reader.fieldnames) == LATENCY_COLUMNS
-        rows = [(r["notebook"], r["cell"], r["control"], r["changed"], r["output_ms"], r["redraw_ms"])
-                for r in reader]
-    assert rows == [("01_flow.ipynb", "15", "'image' (0 -> 1)", "True", "", "900"),
-                    ("02_lab.ipynb", "5", "'dt0'", "True", "200", "250")]
+        rows = [(r["notebook"], r["cell"], r["control"], r["changed"], r["output_ms"], r["redraw_ms"]) for r in reader]
+    assert rows == [
+        ("01_flow.ipynb", "15", "'image' (0 -> 1)", "True", "", "900"),
+        ("02_lab.ipynb", "5", "'dt0'", "True", "200", "250"),
+    ]

@@ -85,8 +85,10 @@ def test_notebook_runs_and_renders_in_jupyterlab(notebook, browser, jupyterlab):
     problems = driver_errors + find_problems(nb.run)
     views = len({(s.cell, s.output) for s in nb.run.sliders})
     redraws = ", ".join(f"{s.seconds * 1000:.0f} ms" for s in nb.run.sliders if s.changed)
-    print(f"{notebook}: ran in {nb.run.seconds:.0f} s, {views} interactive view(s) moved (redrawn after "
-          f"{redraws or 'no move'}; {_shown(LATENCY_CSV)}), screenshot {_shown(screenshot)}")
+    print(
+        f"{notebook}: ran in {nb.run.seconds:.0f} s, {views} interactive view(s) moved (redrawn after "
+        f"{redraws or 'no move'}; {_shown(LATENCY_CSV)}), screenshot {_shown(screenshot)}"
+    )
     if problems:
         pytest.fail(
             f"{_shown(NOTEBOOKS_DIR / notebook)} in JupyterLab: {len(problems)} problem(s)\n"
@@ -119,7 +121,11 @@ def test_widget_and_plotly_labextensions_are_installed():
     """
     result = subprocess.run(
         [sys.executable, "-m", "jupyter", "labextension", "list"],
-        check=False, capture_output=True, text=True, timeout=180, env={**os.environ, "NO_COLOR": "1"},
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "NO_COLOR": "1"},
     )
     listing = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
     assert result.returncode == 0, f"`jupyter labextension list` exited with {result.returncode}:\n{listing}"

@@ -96,8 +96,9 @@ def step_slider(page, element_id: str) -> bool:
     plot.scroll_into_view_if_needed()
     before = page.evaluate(_FINGERPRINT_JS, element_id)
     active = page.evaluate("(id) => document.getElementById(id).layout.sliders[0].active || 0", element_id)
-    ticks = [box["x"] + box["width"] / 2 for box in
-             (tick.bounding_box() for tick in plot.locator(".slider-tick-rect").all())]
+    ticks = [
+        box["x"] + box["width"] / 2 for box in (tick.bounding_box() for tick in plot.locator(".slider-tick-rect").all())
+    ]
     target = next(x for x in ticks if abs(x - ticks[active]) > 30)  # clear of the grip, which a click would only grab
     rail = plot.locator(".slider-rail-touch-rect").first.bounding_box()
     page.mouse.click(target, rail["y"] + rail["height"] / 2)
@@ -116,16 +117,23 @@ def test_site_page_renders_in_chromium(source, browser, site):
     url = urllib.parse.urljoin(site.base_url, page_url(source))
     page = browser.new_page(viewport=VIEWPORT)
     problems: list[str] = []
-    page.on("console", lambda message: message.type == "error" and problems.append(f"console error: {message.text[:300]}"))
+    page.on(
+        "console", lambda message: message.type == "error" and problems.append(f"console error: {message.text[:300]}")
+    )
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     page.on("requestfailed", lambda request: problems.append(f"request failed: {request.url} ({request.failure})"))
-    page.on("response", lambda response: response.status >= 400 and problems.append(f"HTTP {response.status}: {response.url}"))
+    page.on(
+        "response",
+        lambda response: response.status >= 400 and problems.append(f"HTTP {response.status}: {response.url}"),
+    )
     try:
         response = page.goto(url, wait_until="load", timeout=WAIT_TIMEOUT * 1000)
         assert response is not None and response.status == 200, f"{url} answered {response and response.status}"
         try:
-            page.wait_for_function("() => [...document.querySelectorAll('div.gfe-plotly')]"
-                                   ".every(div => div.querySelector('.main-svg'))", timeout=WAIT_TIMEOUT * 1000)
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('div.gfe-plotly')].every(div => div.querySelector('.main-svg'))",
+                timeout=WAIT_TIMEOUT * 1000,
+            )
         except Exception:
             pass  # the figures not drawn are named below
         figures = page.evaluate(_FIGURES_JS)
@@ -134,14 +142,18 @@ def test_site_page_renders_in_chromium(source, browser, site):
             problems.append("a lesson page with no plotly figure")
         if source.endswith(".ipynb") and "$" in lesson_text(source):
             try:
-                page.wait_for_function("() => document.querySelectorAll('.MathJax, .MathJax_Display').length > 0",
-                                       timeout=WAIT_TIMEOUT * 1000)
+                page.wait_for_function(
+                    "() => document.querySelectorAll('.MathJax, .MathJax_Display').length > 0",
+                    timeout=WAIT_TIMEOUT * 1000,
+                )
             except Exception:
                 problems.append("MathJax typeset no formula, though the lesson's text has TeX in it")
         for figure in figures:
             if figure["drawn"] and figure["animation"] and not step_slider(page, figure["id"]):
-                problems.append(f"animation {figure['id']}: a click on its frame slider did not change the figure "
-                                f"within {SLIDER_TIMEOUT:.0f} s")
+                problems.append(
+                    f"animation {figure['id']}: a click on its frame slider did not change the figure "
+                    f"within {SLIDER_TIMEOUT:.0f} s"
+                )
         links = page.evaluate("() => [...document.querySelectorAll('a[href]')].map(a => a.href)")
         for link in {link.split("#")[0] for link in links if link.startswith(site.base_url)}:
             if link not in _checked_links:
@@ -156,4 +168,3 @@ def test_site_page_renders_in_chromium(source, browser, site):
     finally:
         page.close()
     assert not problems, f"{url} ({source}): {len(problems)} problem(s)\n" + "\n".join(f"  - {p}" for p in problems)
-

@@ -9,8 +9,12 @@ BLUE, ORANGE, GREEN, RED, PURPLE = TAB10[:5]
 
 #: the data-efficiency methods: the command's matplotlib figure and the notebooks' plotly figures
 METHOD_COLORS = {"ae": ORANGE, "gfe": BLUE, "gfe_full": GREEN, "gfe_fast": RED}
-METHOD_LABELS = {"ae": "AE", "gfe": "GFE (AMD)", "gfe_full": "GFE (AMD, full adjoint)",
-                 "gfe_fast": "GFE (AMD, trained with TRAINING_FAST)"}
+METHOD_LABELS = {
+    "ae": "AE",
+    "gfe": "GFE (AMD)",
+    "gfe_full": "GFE (AMD, full adjoint)",
+    "gfe_fast": "GFE (AMD, trained with TRAINING_FAST)",
+}
 SOLVER_COLORS = {"amd": BLUE, "euler": RED, "rk4": GREEN, "dopri5": PURPLE}
 #: paths drawn on a loss landscape (the first, white, on the dark heat map)
 PATH_COLORS = ("#ffffff", ORANGE, GREEN, RED)
