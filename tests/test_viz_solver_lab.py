@@ -6,7 +6,8 @@ import pytest
 from gfe_viz import AMD_MNIST
 from gfe_viz.analysis.solver_runs import compare_solvers, run_solver
 from gfe_viz.analysis.stiffness import euler_scan
-from gfe_viz.viz.interactive import _as_json
+from gfe_viz.viz import solver_lab
+from gfe_viz.viz.interactive import _as_json, control_choices
 from gfe_viz.viz.solver_lab import amd_lab_figure, amd_lab_view, comparison_figure, stiffness_figure
 
 
@@ -33,7 +34,7 @@ def test_amd_lab_figure_marks_every_attempt(quadratic):
 
 def test_amd_lab_view_sliders_resolve_the_batch(tiny_lab):
     decoder, x = tiny_lab
-    view = amd_lab_view(decoder, x, tau=500.0)
+    view = amd_lab_view(decoder, x, tau=500.0, precompute=False)
     assert set(view.controls) == {"dt0", "dt_max", "shrink", "grow", "sigma", "acceptance"}
     before = view.figure
     view.controls["acceptance"].value = "batch"
@@ -44,9 +45,31 @@ def test_amd_lab_view_sliders_resolve_the_batch(tiny_lab):
     assert dts.max() > 10 and dts[0] == pytest.approx(5.0)
 
 
+def test_the_lab_view_renders_every_control_value_ahead(tiny_lab, monkeypatch):
+    decoder, x = tiny_lab
+    solves = []
+    monkeypatch.setattr(solver_lab, "run_solver", lambda *a, **k: solves.append(k["amd"]) or run_solver(*a, **k))
+    amd = AMD_MNIST.replace(shrink=0.75)  # a value off the grid joins the choices
+    view = solver_lab.amd_lab_view(decoder, x, tau=500.0, amd=amd)
+    choices = {name: control_choices(view, name) for name in view.controls}
+    assert [value for _, value in choices["shrink"]] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9]
+    assert len(choices["dt0"]) == len(choices["dt_max"]) == 9 and len(choices["sigma"]) == 10
+    one_each = 1 + sum(len(values) - 1 for values in choices.values())  # the defaults once, then each other value
+    assert len(solves) == one_each
+    fresh = amd_lab_figure(run_solver(decoder, x, "amd", tau=500.0, amd=amd, gradient="auto"))
+    assert _as_json(view.figure.to_plotly_json()) == _as_json(fresh.to_plotly_json())  # the defaults are shown
+    for name, values in choices.items():
+        for _, value in values:
+            view.update(**{name: value})
+        view.reset()
+    assert len(solves) == one_each  # every one came from the cache
+    view.update(shrink=0.3, grow=1.5)
+    assert len(solves) == one_each + 1 and solves[-1] == amd.replace(shrink=0.3, grow=1.5)
+
+
 def test_the_lab_view_shows_the_figure_of_a_fresh_solve(tiny_lab):
     decoder, x = tiny_lab
-    view = amd_lab_view(decoder, x, tau=500.0)
+    view = amd_lab_view(decoder, x, tau=500.0, precompute=False)
     view.update(shrink=0.3, grow=1.5)
     options = AMD_MNIST.replace(shrink=0.3, grow=1.5)
     fresh = amd_lab_figure(run_solver(decoder, x, "amd", tau=500.0, amd=options, gradient="auto"))

@@ -22,7 +22,7 @@ from ..amd import ACCEPTANCE_MODES, AMD_MNIST, AMDOptions
 from ..analysis.solver_runs import SolverRun, amd_summary, run_solver, target_loss
 from ..analysis.stiffness import EulerScan
 from ..style import SOLVER_COLORS
-from .interactive import InteractiveView, interactive_view
+from .interactive import InteractiveView, interactive_view, prerender_all
 from .plotting import compact, fixed_layout
 
 
@@ -129,14 +129,28 @@ def _amd_lab_layout() -> go.Figure:
     )
 
 
+#: the lab's step-control values besides the options' own: few enough to render every one ahead
+SHRINK_CHOICES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+GROW_CHOICES = (1.0, 1.05, 1.1, 1.2, 1.3, 1.5, 2.0, 2.5, 3.0)
+SIGMA_CHOICES = (0.0, *(10.0**k for k in range(-8, 1)))
+
+
 def amd_lab_view(
-    decoder: nn.Module, x: torch.Tensor, tau: float = 1e4, amd: AMDOptions = AMD_MNIST, loss: str = "bce"
+    decoder: nn.Module,
+    x: torch.Tensor,
+    tau: float = 1e4,
+    amd: AMDOptions = AMD_MNIST,
+    loss: str = "bce",
+    precompute: bool = True,
 ) -> InteractiveView:
     """Notebook view: re-solve the batch ``x`` with AMD whenever a step-control slider moves.
 
-    Controls: ``dt0`` (0.1-10), ``dt_max`` (10-1000; the ranges keep dt_max >= dt0), ``shrink``,
-    ``grow``, ``sigma`` (0 or 1e-8 ... 1) and ``acceptance`` (per_sample or batch); the other AMD
-    fields come from ``amd``.
+    Controls: ``dt0`` (0.1-10) and ``dt_max`` (10-1000; the ranges keep dt_max >= dt0), each at
+    four positions a decade, ``shrink`` (0.1-0.9), ``grow`` (1-3), ``sigma`` (0 or 1e-8 ... 1),
+    each also at ``amd``'s value, and ``acceptance`` (per_sample or batch); the other AMD fields
+    come from ``amd``. A solve of the batch takes most of a redraw, so with ``precompute`` the view
+    renders every value of each control, the others at their defaults, when it is built (about 45
+    solves): a change of one control from the defaults then shows at once.
     """
     x = check_tensor("x", x)
     check_positive("tau", tau)
@@ -147,18 +161,26 @@ def amd_lab_view(
         run = run_solver(decoder, x, "amd", tau=tau, loss=loss, amd=options, acceptance=acceptance, gradient="auto")
         return amd_lab_figure(run), amd_summary(run.result)
 
-    log = dict(base=10, step=0.05)
+    def choices(values: tuple[float, ...], default: float) -> list[float]:
+        return sorted({*values, default})
+
+    log = dict(base=10, step=0.25)
     controls = {
         "dt0": widgets.FloatLogSlider(value=amd.dt0, min=-1, max=1, description="dt0", **log),
         "dt_max": widgets.FloatLogSlider(value=amd.dt_max, min=1, max=3, description="dt_max", **log),
-        "shrink": widgets.FloatSlider(value=amd.shrink, min=0.05, max=0.95, step=0.05, description="shrink"),
-        "grow": widgets.FloatSlider(value=amd.grow, min=1.0, max=3.0, step=0.05, description="grow"),
+        "shrink": widgets.SelectionSlider(
+            options=choices(SHRINK_CHOICES, amd.shrink), value=amd.shrink, description="shrink"
+        ),
+        "grow": widgets.SelectionSlider(options=choices(GROW_CHOICES, amd.grow), value=amd.grow, description="grow"),
         "sigma": widgets.SelectionSlider(
-            options=[0.0] + [10.0**k for k in range(-8, 1)], value=amd.sigma, description="sigma"
+            options=choices(SIGMA_CHOICES, amd.sigma), value=amd.sigma, description="sigma"
         ),
         "acceptance": widgets.ToggleButtons(options=ACCEPTANCE_MODES, value="per_sample", description="acceptance"),
     }
-    return interactive_view(render, controls)
+    view = interactive_view(render, controls)
+    if precompute:
+        prerender_all(view, tuple(controls))
+    return view
 
 
 # --- stiffness: where a fixed Euler step stops being stable ---------------------------------------------
