@@ -69,13 +69,17 @@ def linear():
     return decoder, x
 
 
+def _tiny_problem(n_images: int) -> tuple[MLPDecoder, torch.Tensor]:
+    """An untrained MLP decoder of a 2-D latent (seed 0) and ``n_images`` random 4x4 images (seed 1)."""
+    torch.manual_seed(0)
+    decoder = MLPDecoder(2, 16, (1, 4, 4))
+    return decoder, torch.rand(n_images, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+
+
 @pytest.fixture
 def tiny():
     """An untrained MLP decoder of a 2-D latent and three random 4x4 images."""
-    torch.manual_seed(0)
-    decoder = MLPDecoder(2, 16, (1, 4, 4))
-    images = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(1))
-    return decoder, images
+    return _tiny_problem(3)
 
 
 @pytest.fixture
@@ -89,9 +93,8 @@ def quadratic():
 
 @pytest.fixture
 def tiny_lab():
-    """An untrained MLP decoder of a 2-D latent and four random 4x4 images: the solver lab's batch."""
-    torch.manual_seed(0)
-    return MLPDecoder(2, 16, (1, 4, 4)), torch.rand(4, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    """The decoder of ``tiny`` and four random 4x4 images: the solver lab's batch."""
+    return _tiny_problem(4)
 
 
 @pytest.fixture(scope="session")
