@@ -333,9 +333,7 @@ class Trainer:
                     self.checkpoint()
                     eval_times.append(time.perf_counter() - began)
                 left = self._time_left(images, start, len(pending), eval_times)
-                bar.set_postfix(
-                    loss=f"{loss:.4f}", left="?" if left is None else bar.format_interval(left), refresh=False
-                )
+                bar.set_postfix(loss=f"{loss:.4f}", left=_format_left(left, bar.format_interval), refresh=False)
                 if checkpointed:
                     if on_checkpoint is not None:
                         on_checkpoint(self)
@@ -347,16 +345,20 @@ class Trainer:
 
     def _time_left(
         self, images: int, start: tuple[int, float], evaluations: int, eval_times: list[float]
-    ) -> float | None:
-        """Seconds to ``images``: the images left at this run's training rate since ``start`` (images
-        seen, training time) plus ``evaluations`` checkpoints at their mean evaluation time so far;
-        None until both rates are known."""
+    ) -> tuple[float, bool] | None:
+        """Seconds to ``images``, and whether they are all of it: the images left at this run's training
+        rate since ``start`` (images seen, training time) plus ``evaluations`` checkpoints at their mean
+        evaluation time so far. Before this run timed an evaluation (a run resumed between two distant
+        checkpoints), the training time alone, marked incomplete (False); None until the rate is known."""
         trained, spent = self.images_seen - start[0], self.train_time - start[1]
-        evaluating = evaluations > 0 and self.val_images is not None
-        if trained <= 0 or (evaluating and not eval_times):
+        if trained <= 0:
             return None
         seconds = (images - self.images_seen) * spent / trained
-        return seconds + evaluations * sum(eval_times) / len(eval_times) if evaluating else seconds
+        if evaluations == 0 or self.val_images is None:
+            return seconds, True
+        if not eval_times:
+            return seconds, False
+        return seconds + evaluations * sum(eval_times) / len(eval_times), True
 
     def state_dict(self) -> dict:
         """Everything a resumed trainer needs, with every tensor on the CPU, so that a state saved on
@@ -381,6 +383,15 @@ class Trainer:
         self.history = History(**state["history"])
         self._since_checkpoint = [tuple(s) for s in state["since_checkpoint"]]
         self._watch = dict(state["watch"])
+
+
+def _format_left(left: tuple[float, bool] | None, format_interval: Callable[[float], str]) -> str:
+    """The progress bar's time left: ``?`` while unknown, ``>1:02:03`` when the evaluations still to
+    come are not yet timed (the training time alone, a lower bound)."""
+    if left is None:
+        return "?"
+    seconds, complete = left
+    return ("" if complete else ">") + format_interval(seconds)
 
 
 def _on_cpu(value):

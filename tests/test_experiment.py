@@ -24,7 +24,7 @@ from gfe_viz.experiments import (
 )
 from gfe_viz.experiments.folder_lock import LOCK_FILE, FolderInUseError
 from gfe_viz.experiments.results_io import FIELDS, DamagedFileError, atomic_write_json, write_rows
-from gfe_viz.training import TrainingDiverged
+from gfe_viz.training import History, TrainingDiverged
 
 _CACHE = {}
 _REAL_LOAD = data_efficiency.load_images
@@ -678,6 +678,16 @@ def test_parallel_units_give_the_sequential_results(sequential_pair, tmp_path, e
         assert any((tmp_path / "submitit").iterdir()), "submitit keeps its logs in the run folder"
 
 
+def test_recent_rate_counts_from_the_last_checkpoint_before_now():
+    from gfe_viz.experiments.data_efficiency import recent_rate
+
+    history = History(images_seen=[10, 100], wall_time=[1.0, 20.0])
+    assert recent_rate(history, 150, 30.0) == (pytest.approx(50 / 10.0), 100)  # since the checkpoint at 100
+    assert recent_rate(history, 100, 20.0) == (pytest.approx(90 / 19.0), 10)  # at a checkpoint: the one before
+    assert recent_rate(History(), 40, 8.0) == (pytest.approx(5.0), 0)  # no checkpoint yet: since the start
+    assert recent_rate(History(), 0, 0.0) == (None, 0)
+
+
 def test_status_reports_each_units_images_without_training(tmp_path):
     from gfe_viz.experiments.data_efficiency import format_status, run_status
 
@@ -692,8 +702,11 @@ def test_status_reports_each_units_images_without_training(tmp_path):
     assert [s["unit"] for s in status] == ["mnist-gfe-seed0", "mnist-gfe-seed1"]
     assert status[0]["images_seen"] == 100 and status[0]["finished"] and status[0]["val_loss"] > 0
     assert status[1]["images_seen"] == 20 and not status[1]["finished"]
+    assert status[0]["time_left"] == 0.0
+    assert status[1]["rate"] > 0 and status[1]["time_left"] == pytest.approx(80 / status[1]["rate"])
     text = format_status(status)
     assert "mnist-gfe-seed1" in text and "20 / 100 images" in text and text.count("finished") == 1
+    assert text.count("img/s since") == 1 and "of training left at that rate" in text
     assert sorted(p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()) == before  # nothing written
     with pytest.raises(FileNotFoundError, match="no run.json"):
         run_status(tmp_path / "nothing")

@@ -8,10 +8,20 @@ import re
 
 import pytest
 import torch
+from tqdm import tqdm
 
 from gfe_viz import AMD_MNIST, Autoencoder, MLPDecoder
 from gfe_viz.models import initial_model
-from gfe_viz.training import MAX_SEED, METHODS, EncodeSettings, History, TrainConfig, Trainer, TrainingDiverged
+from gfe_viz.training import (
+    MAX_SEED,
+    METHODS,
+    EncodeSettings,
+    History,
+    TrainConfig,
+    Trainer,
+    TrainingDiverged,
+    _format_left,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -236,7 +246,10 @@ def test_time_left_counts_the_evaluations_still_to_come(tiny_images):
     train, val = tiny_images
     trainer = make_trainer("ae", train, val)
     trainer.images_seen, trainer.train_time = 30, 7.0  # 20 images in 5 s of training since (10, 2.0)
-    assert trainer._time_left(110, (10, 2.0), 0, []) == pytest.approx(80 * 0.25)
-    assert trainer._time_left(110, (10, 2.0), 3, [4.0, 6.0]) == pytest.approx(80 * 0.25 + 3 * 5.0)
-    assert trainer._time_left(110, (10, 2.0), 3, []) is None, "unknown until one evaluation was timed"
-    assert trainer._time_left(110, (30, 7.0), 0, []) is None
+    assert trainer._time_left(110, (10, 2.0), 0, []) == pytest.approx((80 * 0.25, True))
+    assert trainer._time_left(110, (10, 2.0), 3, [4.0, 6.0]) == pytest.approx((80 * 0.25 + 3 * 5.0, True))
+    # a run resumed between checkpoints has timed no evaluation yet: the training time, as a lower bound
+    assert trainer._time_left(110, (10, 2.0), 3, []) == pytest.approx((80 * 0.25, False))
+    assert trainer._time_left(110, (30, 7.0), 0, []) is None, "unknown until this run trained an image"
+    fmt = tqdm.format_interval
+    assert [_format_left(x, fmt) for x in (None, (3723.0, True), (3723.0, False))] == ["?", "1:02:03", ">1:02:03"]

@@ -433,7 +433,10 @@ def run_status(out: str | os.PathLike) -> list[dict]:
     """How far each unit of the run in ``out`` is, read from its files; starts nothing.
 
     One dict per unit: ``unit``, ``images_seen``, ``images`` (the unit's end), ``val_loss`` at its
-    last checkpoint (None before the first), ``train_time`` (seconds) and ``finished``.
+    last checkpoint (None before the first), ``train_time`` (seconds), ``finished``, ``rate``
+    and ``rate_since`` (images/s of training since that many images seen, see :func:`recent_rate`;
+    rate None before the first save) and ``time_left`` (seconds of training to the end at that rate,
+    evaluations excluded; 0 when finished).
     """
     folder = Path(out)
     if not (folder / "run.json").is_file():
@@ -445,32 +448,58 @@ def run_status(out: str | os.PathLike) -> list[dict]:
         state = _saved_state(folder, unit, results_io.json_digest(s))
         state = state and state["trainer"]
         history = History(**state["history"]) if state else History()
-        seen = state["images_seen"] if state else 0
+        seen, train_time = (state["images_seen"], state["train_time"]) if state else (0, 0.0)
+        rate, since = recent_rate(history, seen, train_time)
         status.append(
             {
                 "unit": unit.name,
                 "images_seen": seen,
                 "images": end,
                 "val_loss": history.val_loss[-1] if history.val_loss else None,
-                "train_time": state["train_time"] if state else 0.0,
+                "train_time": train_time,
                 "finished": seen >= end,
+                "rate": rate,
+                "rate_since": since,
+                "time_left": 0.0 if seen >= end else None if rate is None else (end - seen) / rate,
             }
         )
     return status
 
 
+def recent_rate(history: History, images_seen: int, train_time: float) -> tuple[float | None, int]:
+    """Images per second of training since the last checkpoint before ``images_seen`` (since the start
+    if none), and that checkpoint's images: the rate that predicts the rest best, as a GFE image costs
+    more evaluations the longer the decoder trains. The rate is None when no training time has passed."""
+    marks = [(0, 0.0)] + [(n, t) for n, t in zip(history.images_seen, history.wall_time) if n < images_seen]
+    images, time_then = marks[-1]
+    return ((images_seen - images) / (train_time - time_then) if train_time > time_then else None), images
+
+
 def format_status(status: list[dict]) -> str:
-    """One line per unit, e.g. ``mnist-gfe-seed0  4,000 / 10,000 images (40%)  val 0.1234  2.0 min``."""
+    """One line per unit, e.g. ``mnist-gfe-seed0  4,000 / 10,000 images (40%)  val 0.1234  2.0 min of
+    training; 33.3 img/s since 2,304 images: 3.0 min of training left at that rate``."""
     width = max(len(s["unit"]) for s in status)
     lines = []
     for s in status:
         val = "val    -  " if s["val_loss"] is None else f"val {s['val_loss']:.4f}"
+        if s["finished"]:
+            ahead = "  finished"
+        elif s["rate"] is None:
+            ahead = ""
+        else:
+            ahead = (
+                f"; {s['rate']:.1f} img/s since {s['rate_since']:,} images: "
+                f"{_duration(s['time_left'])} of training left at that rate"
+            )
         lines.append(
             f"{s['unit']:<{width}}  {s['images_seen']:>10,} / {s['images']:,} images "
-            f"({100 * s['images_seen'] / s['images']:3.0f}%)  {val}  {s['train_time'] / 60:.1f} min of training"
-            + ("  finished" if s["finished"] else "")
+            f"({100 * s['images_seen'] / s['images']:3.0f}%)  {val}  {s['train_time'] / 60:.1f} min of training" + ahead
         )
     return "\n".join(lines) + "\n"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
 def _saved_rows(unit: Unit, state: dict | None) -> list[dict]:
