@@ -6,6 +6,7 @@ import json
 import math
 import os
 import re
+import signal
 import threading
 from pathlib import Path
 
@@ -316,6 +317,20 @@ def test_interrupted_run_resumes_to_the_uninterrupted_results(full_run, tmp_path
     for name, unit in data_efficiency.load_reconstructions(full_run.folder)["units"].items():
         assert resumed_units[name]["images_seen"] == unit["images_seen"]
         assert (resumed_units[name]["reconstructions"].int() - unit["reconstructions"].int()).abs().max() <= 1
+
+
+def test_sigterm_saves_the_step_in_progress_and_the_same_command_resumes(full_run, tmp_path):
+    out = tmp_path / "run"
+
+    def terminate(unit, trainer):  # as `kill` would, during the step after the checkpoint at 15
+        if unit.method == "gfe" and trainer.images_seen == 15:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_data_efficiency(TINY, out, device="cpu", progress=False, on_save=terminate)
+    assert [s["images_seen"] for s in data_efficiency.run_status(out)] == [20, 0]  # saved, though no checkpoint
+    resumed = run_data_efficiency(TINY, out, device="cpu", progress=False)
+    assert _without_wall_time(resumed.rows) == _without_wall_time(full_run.rows)
 
 
 def test_a_run_stopped_at_an_image_count_is_the_first_part_of_the_full_run(full_run, tmp_path):

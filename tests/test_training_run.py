@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -9,7 +12,7 @@ import pytest
 from gfe_viz.demo_models import cache_folder
 from gfe_viz.experiments import training_run
 from gfe_viz.experiments.results_io import FIELDS
-from gfe_viz.experiments.training_run import checkpoint_schedule, history_rows, train_on_schedule
+from gfe_viz.experiments.training_run import checkpoint_schedule, history_rows, stop_on_signals, train_on_schedule
 from gfe_viz.models import initial_model
 from gfe_viz.training import History, TrainConfig, Trainer
 
@@ -42,6 +45,51 @@ def test_saves_come_at_checkpoints_and_between_them_only_when_due(trainer, monke
     )
     # steps at 32, 40, 48; a save resets the timer, so only every second step between checkpoints is due
     assert saves == [(40, False), (48, True)]
+
+
+def test_a_stop_request_saves_the_step_in_progress_then_interrupts(trainer):
+    saves, stop = [], threading.Event()
+
+    def save(t, checkpointed):
+        saves.append((t.images_seen, checkpointed))
+        if t.images_seen == 8:
+            stop.set()  # as a signal arriving during the step after the checkpoint would
+
+    with pytest.raises(KeyboardInterrupt):
+        train_on_schedule(trainer, [8, 48], save=save, progress=False, stop=stop)
+    assert saves == [(8, True), (16, False)] and trainer.images_seen == 16
+
+
+def test_a_stop_request_in_the_last_step_still_interrupts_after_its_save(trainer):
+    saves, stop = [], threading.Event()
+    with pytest.raises(KeyboardInterrupt):
+        train_on_schedule(trainer, [8], save=lambda t, c: (saves.append(t.images_seen), stop.set()), stop=stop)
+    assert saves == [8]
+
+
+def test_sigterm_asks_to_stop_a_second_one_stops_at_once_and_the_old_handler_comes_back():
+    before = signal.getsignal(signal.SIGTERM)
+    with stop_on_signals() as stop:
+        assert not stop.is_set()
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.wait(5)
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            threading.Event().wait(5)
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_outside_the_main_thread_no_handler_is_installed():
+    seen = []
+
+    def in_thread():
+        with stop_on_signals() as stop:
+            seen.append((signal.getsignal(signal.SIGTERM), stop.is_set()))
+
+    thread = threading.Thread(target=in_thread)
+    thread.start()
+    thread.join()
+    assert seen == [(signal.getsignal(signal.SIGTERM), False)]
 
 
 def test_without_a_save_the_run_only_checkpoints(trainer):

@@ -22,8 +22,9 @@ unit stops at its last checkpoint at or below it, ``run.json`` records ``paused_
 run's first part is a finished result on the long run's checkpoint grid (e.g. 3 seeds to 100K of a
 1M-image schedule).
 
-Trainer states are saved at every checkpoint and at least every ``save_every`` seconds of work, all
-files are written atomically, and running again with the same settings continues each unit from
+Trainer states are saved at every checkpoint, at least every ``save_every`` seconds of work and at
+the end of the step in which SIGTERM or Ctrl-C arrives (before the run stops), all files are written
+atomically, and running again with the same settings continues each unit from
 its last saved state with the results of an uninterrupted run (wall time aside). Refused, before
 anything is written: a folder that holds other settings, that another run holds (its
 :class:`~.folder_lock.FolderLock`), whose states belong to other units or settings, or whose
@@ -56,7 +57,7 @@ from .executors import EXECUTORS, run_jobs
 from .folder_lock import LOCK_FILE, FolderLock
 from .plots import plot_data_efficiency
 from .summary import format_summary, summarise
-from .training_run import checkpoint_schedule, history_rows
+from .training_run import checkpoint_schedule, history_rows, stop_on_signals
 from .training_run import train_on_schedule as _train  # UnitJob looks it up here, so that a test can replace it
 
 AMD_PRESETS = {"mnist": AMD_MNIST, "default": AMDOptions()}
@@ -402,7 +403,8 @@ class UnitJob:
                 self.on_save(unit, trainer)
 
         try:
-            _train(trainer, self.schedule, save, self.save_every, self.progress, desc=unit.name)
+            with stop_on_signals() as stop:  # SIGTERM (a cluster's time limit, kill) or Ctrl-C: save, then stop
+                _train(trainer, self.schedule, save, self.save_every, self.progress, desc=unit.name, stop=stop)
         except TrainingDiverged as exc:
             return str(exc)
         return None

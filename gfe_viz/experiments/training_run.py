@@ -1,13 +1,17 @@
 """One training run on a checkpoint schedule, as the data-efficiency command and the live run of the
-lessons both make it: the schedule, the trainer driven along it with saves at checkpoints and on a
-timer, and the results rows its History gives.
+lessons both make it: the schedule, the trainer driven along it with saves at checkpoints, on a
+timer and when asked to stop, and the results rows its History gives.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from ..training import History, Trainer
 from .results_io import FIELDS
@@ -33,25 +37,61 @@ def train_on_schedule(
     save_every: float = math.inf,
     progress: bool = True,
     desc: str | None = None,
+    stop: threading.Event | None = None,
 ) -> History:
     """Train to the schedule's last checkpoint, evaluating at each one, then calling ``save(trainer, True)``;
     between checkpoints ``save(trainer, False)`` once ``save_every`` seconds passed since the last save
-    (never, by default). Returns the trainer's History."""
+    (never, by default). Returns the trainer's History.
+
+    Once ``stop`` is set (see :func:`stop_on_signals`), the run saves at the end of the step it is in
+    and raises KeyboardInterrupt, so that no finished step is lost."""
     last_save = time.monotonic()
 
     def save_when_due(trainer: Trainer, checkpointed: bool) -> None:
         nonlocal last_save
-        if checkpointed or time.monotonic() - last_save >= save_every:
+        stopping = stop is not None and stop.is_set()
+        if checkpointed or stopping or time.monotonic() - last_save >= save_every:
             save(trainer, checkpointed)
             last_save = time.monotonic()
+        if stopping:
+            raise KeyboardInterrupt
 
-    return trainer.run(
+    history = trainer.run(
         schedule[-1],
         checkpoints=schedule,
         progress=progress,
         on_step=save_when_due if save is not None else None,
         desc=desc,
     )
+    if stop is not None and stop.is_set():  # asked during the last step, which saved at its checkpoint
+        raise KeyboardInterrupt
+    return history
+
+
+@contextmanager
+def stop_on_signals(signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT)) -> Iterator[threading.Event]:
+    """Within the block, the first of ``signals`` sets the event it yields instead of ending the
+    process mid-step (pass it to :func:`train_on_schedule`, which then saves and stops); a second
+    one raises KeyboardInterrupt at once. The previous handlers come back on leaving. Python
+    handles signals only in the main thread: elsewhere the event is never set."""
+    requested = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield requested
+        return
+
+    def handler(signum: int, frame) -> None:
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+        name = signal.Signals(signum).name
+        os.write(2, f"\n{name}: saving at the end of this step, then stopping ({name} again: stop at once)\n".encode())
+
+    previous = {s: signal.signal(s, handler) for s in signals}
+    try:
+        yield requested
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 def history_rows(history: History, dataset: str, method: str, seed: int) -> list[dict]:
