@@ -63,7 +63,9 @@ def test_a_stop_request_saves_the_step_in_progress_then_interrupts(trainer):
 def test_a_stop_request_in_the_last_step_still_interrupts_after_its_save(trainer):
     saves, stop = [], threading.Event()
     with pytest.raises(KeyboardInterrupt):
-        train_on_schedule(trainer, [8], save=lambda t, c: (saves.append(t.images_seen), stop.set()), stop=stop)
+        train_on_schedule(
+            trainer, [8], save=lambda t, c: (saves.append(t.images_seen), stop.set()), progress=False, stop=stop
+        )
     assert saves == [8]
 
 

@@ -63,7 +63,7 @@ def train_on_schedule(
         on_step=save_when_due if save is not None else None,
         desc=desc,
     )
-    if stop is not None and stop.is_set():  # asked during the last step, which saved at its checkpoint
+    if stop is not None and stop.is_set():  # asked after the last step's save: the run is whole, stop anyway
         raise KeyboardInterrupt
     return history
 
