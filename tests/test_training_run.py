@@ -69,6 +69,14 @@ def test_a_stop_request_in_the_last_step_still_interrupts_after_its_save(trainer
     assert saves == [8]
 
 
+def test_without_a_save_a_stop_request_interrupts_at_the_end_of_the_step(trainer):
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(KeyboardInterrupt):
+        train_on_schedule(trainer, [8, 48], progress=False, stop=stop)
+    assert trainer.images_seen == 8
+
+
 def test_sigterm_asks_to_stop_a_second_one_stops_at_once_and_the_old_handler_comes_back():
     before = signal.getsignal(signal.SIGTERM)
     with stop_on_signals() as stop:

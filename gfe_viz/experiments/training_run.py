@@ -43,14 +43,14 @@ def train_on_schedule(
     between checkpoints ``save(trainer, False)`` once ``save_every`` seconds passed since the last save
     (never, by default). Returns the trainer's History.
 
-    Once ``stop`` is set (see :func:`stop_on_signals`), the run saves at the end of the step it is in
-    and raises KeyboardInterrupt, so that no finished step is lost."""
+    Once ``stop`` is set (see :func:`stop_on_signals`), the run saves (if it has a ``save``) at the
+    end of the step it is in and raises KeyboardInterrupt, so that no finished step is lost."""
     last_save = time.monotonic()
 
-    def save_when_due(trainer: Trainer, checkpointed: bool) -> None:
+    def after_step(trainer: Trainer, checkpointed: bool) -> None:
         nonlocal last_save
         stopping = stop is not None and stop.is_set()
-        if checkpointed or stopping or time.monotonic() - last_save >= save_every:
+        if save is not None and (checkpointed or stopping or time.monotonic() - last_save >= save_every):
             save(trainer, checkpointed)
             last_save = time.monotonic()
         if stopping:
@@ -60,7 +60,7 @@ def train_on_schedule(
         schedule[-1],
         checkpoints=schedule,
         progress=progress,
-        on_step=save_when_due if save is not None else None,
+        on_step=after_step if save is not None or stop is not None else None,
         desc=desc,
     )
     if stop is not None and stop.is_set():  # asked after the last step's save: the run is whole, stop anyway
