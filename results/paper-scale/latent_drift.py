@@ -1,10 +1,11 @@
 """Why MNIST GFE seed 0 got worse after 331,456 images: encode 200 fixed training images
 (every 295th) with a saved trainer state's decoder, by the fast training encoder and the paper's,
-and print each encoder's mean loss, NFE and latent norm, with the decoder's weight norms.
+and print each encoder's mean loss, NFE and latent norm, with the decoder's weight norms; then the
+mean per-step training loss over each 1,000 steps (16,000 images) since the state's last checkpoint.
 
     GFE_DATA_DIR=../shared/data python results/paper-scale/latent_drift.py STATE.pt [STATE.pt ...]
 
-(STATE.pt: a unit's `checkpoints/mnist-gfe-seed0.pt`, e.g. from `runs-in-progress/` at a commit.)
+(STATE.pt: a unit's `checkpoints/mnist-gfe-seedN.pt`, e.g. from `runs-in-progress/` at a commit.)
 About 20 s per state on one core.
 """
 
@@ -36,3 +37,6 @@ for path in sys.argv[1:]:
         nfe, z_norm = r.stats.nfe.double().mean(), r.z.norm(dim=-1).mean()
         parts.append(f"{name}: loss {r.loss.mean():.4f} NFE {nfe:.0f} |z| {z_norm:.1f}")
     print(" | ".join(parts), flush=True)
+    losses = torch.tensor([loss for loss, _ in state["since_checkpoint"]])
+    means = " ".join(f"{chunk.mean():.4f}" for chunk in losses.split(1000)) or "none (saved at a checkpoint)"
+    print(f"  training loss per 1,000 steps from {state['history']['images_seen'][-1]:,} images: {means}", flush=True)
