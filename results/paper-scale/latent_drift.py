@@ -38,5 +38,5 @@ for path in sys.argv[1:]:
         parts.append(f"{name}: loss {r.loss.mean():.4f} NFE {nfe:.0f} |z| {z_norm:.1f}")
     print(" | ".join(parts), flush=True)
     losses = torch.tensor([loss for loss, _ in state["since_checkpoint"]])
-    means = " ".join(f"{chunk.mean():.4f}" for chunk in losses.split(1000)) or "none (saved at a checkpoint)"
+    means = " ".join(f"{chunk.mean():.4f}" for chunk in losses.split(1000)) if len(losses) else "none yet"
     print(f"  training loss per 1,000 steps from {state['history']['images_seen'][-1]:,} images: {means}", flush=True)
