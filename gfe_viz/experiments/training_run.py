@@ -60,7 +60,7 @@ def train_on_schedule(
         schedule[-1],
         checkpoints=schedule,
         progress=progress,
-        on_step=after_step if save is not None or stop is not None else None,
+        on_step=after_step,
         desc=desc,
     )
     if stop is not None and stop.is_set():  # asked after the last step's save: the run is whole, stop anyway

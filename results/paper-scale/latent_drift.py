@@ -1,4 +1,4 @@
-"""Why MNIST GFE seed 0 got worse after 331,456 images: encode 200 fixed training images
+"""Why MNIST GFE got worse after its best loss (seed 0 after 331,456 images): encode 200 fixed training images
 (every 295th) with a saved trainer state's decoder, by the fast training encoder and the paper's,
 and print each encoder's mean loss, NFE and latent norm, with the decoder's weight norms; then the
 mean per-step training loss over each 1,000 steps (16,000 images) since the state's last checkpoint.
